@@ -1,0 +1,1 @@
+"""The model DAG: fingerprints, staleness and ordered retraining."""

@@ -1,0 +1,1 @@
+"""Versioned, validated datasets built from catalog queries."""

@@ -1,0 +1,1 @@
+"""Gates, gate reports, the release ledger and promotion."""

@@ -1,0 +1,1 @@
+"""The model cascade: detector, tracker, predictor and planner."""

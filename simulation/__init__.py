@@ -1,0 +1,1 @@
+"""The synthetic fleet and the log-replay simulator."""
