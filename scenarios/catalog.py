@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from andon.errors import BadInput
-from andon.ids import hash_json
+from andon.ids import sha256_text
 from andon.scenarios.blobstore import BlobStore
 from andon.scenarios.logstore import ImportedLog, load_log, store_log
 from andon.scenarios.query import OPS, Query, parse_query
@@ -44,12 +44,18 @@ from andon.scenarios.validation import validate_imported
 from andon.workspace import Workspace
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_CACHE_KIB = 256 * 1024
 MIN_ID_PREFIX = 6
 
 
 def scenario_id_for(log_id: str, t_start_ns: int, t_end_ns: int) -> str:
-    """A scenario is its window: the same log and times always give the same id."""
-    return hash_json({"log_id": log_id, "t_start_ns": int(t_start_ns), "t_end_ns": int(t_end_ns)})[:20]
+    """A scenario is its window: the same log and times always give the same id.
+
+    The hash of canonical JSON {"log_id", "t_end_ns", "t_start_ns"}, spelled out because bulk inserts
+    compute a million of these.
+    """
+    text = f'{{"log_id":{json.dumps(log_id)},"t_end_ns":{int(t_end_ns)},"t_start_ns":{int(t_start_ns)}}}'
+    return sha256_text(text)[:20]
 
 
 def _now() -> str:
@@ -81,6 +87,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # random-id B-tree inserts need the cache
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -165,7 +172,7 @@ class Catalog:
         return load_log(self.blobs, row["log_id"], row["manifest"])
 
     # ----- scenarios ------------------------------------------------------------------------------
-    def add_scenarios(self, items: Iterable[NewScenario], chunk: int = 20_000) -> tuple[int, int]:
+    def add_scenarios(self, items: Iterable[NewScenario], chunk: int = 100_000) -> tuple[int, int]:
         """Add windows (bulk); an existing window gains the new tags. Returns (created, merged)."""
         created = merged = 0
         batch: list[NewScenario] = []
@@ -202,26 +209,29 @@ class Catalog:
     def _insert_scenarios(self, conn: Connection, batch: Sequence[NewScenario],
                           sources: dict[str, str]) -> tuple[int, int]:
         now = _now()
-        rows: dict[str, dict[str, Any]] = {}
-        tag_rows: dict[tuple[str, str], dict[str, str]] = {}
+        rows: dict[str, tuple[Any, ...]] = {}
+        tag_rows: dict[tuple[str, str], tuple[str, str, str]] = {}
+        provenance_json: dict[Provenance, tuple[str, str]] = {}
+        checked_tags: set[str] = set()
         for item in batch:
             sid = scenario_id_for(item.log_id, item.t_start_ns, item.t_end_ns)
-            rows.setdefault(sid, {
-                "scenario_id": sid, "log_id": item.log_id, "source": sources[item.log_id],
-                "t_start_ns": int(item.t_start_ns), "t_end_ns": int(item.t_end_ns), "qa_score": None,
-                "qa_details": "{}", "provenance": json.dumps(item.provenance.to_dict(), sort_keys=True),
-                "status": STATUS_ACTIVE, "retired_reason": "", "created_at": now,
-            })
-            added_by = _attribution(item.provenance)
+            if item.provenance not in provenance_json:
+                provenance_json[item.provenance] = (json.dumps(item.provenance.to_dict(), sort_keys=True),
+                                                    _attribution(item.provenance))
+            prov, added_by = provenance_json[item.provenance]
+            if sid not in rows:
+                rows[sid] = (sid, item.log_id, sources[item.log_id], int(item.t_start_ns), int(item.t_end_ns),
+                             None, "{}", prov, STATUS_ACTIVE, "", now)
             for tag in item.tags:
-                _check_tag(tag)
-                tag_rows.setdefault((sid, tag), {"scenario_id": sid, "tag": tag, "added_by": added_by})
-        before = conn.execute(select(func.count()).select_from(scenarios)).scalar_one()
-        conn.execute(_insert_ignore(conn, scenarios), list(rows.values()))
-        created = conn.execute(select(func.count()).select_from(scenarios)).scalar_one() - before
+                if tag not in checked_tags:
+                    _check_tag(tag)
+                    checked_tags.add(tag)
+                tag_rows.setdefault((sid, tag), (sid, tag, added_by))
+        # Key order turns random B-tree inserts into mostly sequential ones.
+        created = _bulk_insert_ignore(conn, scenarios, [rows[k] for k in sorted(rows)])
         if tag_rows:
-            conn.execute(_insert_ignore(conn, scenario_tags), list(tag_rows.values()))
-        return created, len(rows) - created
+            _bulk_insert_ignore(conn, scenario_tags, [tag_rows[k] for k in sorted(tag_rows)])
+        return created, len(batch) - created
 
     def scenario(self, scenario_id: str) -> Scenario:
         """A scenario by id, or by a unique id prefix of at least 6 characters."""
@@ -324,15 +334,55 @@ class Catalog:
                          .values(status=STATUS_RETIRED, retired_reason=reason))
         return self.scenario(sid)
 
-    def set_qa(self, scores: dict[str, tuple[float, dict[str, Any]]]) -> None:
-        """Record label-QA scores (in [0, 1]) with their details, in one transaction."""
+    def set_qa(self, scores: dict[str, tuple[float, dict[str, Any]]], keep_overrides: bool = True) -> None:
+        """Record label-QA scores (in [0, 1]) with their details, in one transaction.
+
+        With keep_overrides, scenarios a curator has overridden keep the curator's score; the newly
+        computed score is stored beside it in the override's details.
+        """
         for sid, (score, _details) in scores.items():
             if not (isinstance(score, float | int) and math.isfinite(score) and 0.0 <= score <= 1.0):
                 raise BadInput(f"QA score of {sid} must be a number in [0, 1], got {score!r}")
         with self.engine.begin() as conn:
+            overridden: dict[str, dict[str, Any]] = {}
+            if keep_overrides:
+                ids = list(scores)
+                for start in range(0, len(ids), 900):
+                    for sid, text in conn.execute(select(scenarios.c.scenario_id, scenarios.c.qa_details)
+                                                  .where(scenarios.c.scenario_id.in_(ids[start:start + 900]))):
+                        previous = json.loads(text)
+                        if "override" in previous:
+                            overridden[sid] = previous
             for sid, (score, details) in scores.items():
+                if sid in overridden:
+                    kept = overridden[sid]
+                    kept["override"]["computed_score"] = float(score)
+                    kept["computed"] = details
+                    score, details = kept["override"]["score"], kept
                 conn.execute(update(scenarios).where(scenarios.c.scenario_id == sid)
                              .values(qa_score=float(score), qa_details=json.dumps(details, sort_keys=True)))
+
+    def override_qa(self, scenario_id: str, score: float, reason: str, curator: str) -> Scenario:
+        """A curator's QA score replaces the computed one; the computed score and the reason are kept.
+
+        The override is recorded in qa_details["override"] and in the scenario's provenance note, and
+        later automatic scoring keeps it (see `set_qa(..., keep_overrides=True)`).
+        """
+        if not reason.strip():
+            raise BadInput("overriding a QA score needs a reason: pass --reason TEXT")
+        current = self.scenario(scenario_id)
+        details = dict(current.qa_details)
+        details["override"] = {"score": score, "reason": reason, "curator": curator,
+                               "computed_score": None if math.isnan(current.qa_score) else current.qa_score,
+                               "at": _now()}
+        self.set_qa({current.scenario_id: (score, details)}, keep_overrides=False)
+        note = f"QA override by {curator}: {reason}"
+        provenance = Provenance(current.provenance.kind, current.provenance.name, current.provenance.version,
+                                current.provenance.curator, note)
+        with self.engine.begin() as conn:
+            conn.execute(update(scenarios).where(scenarios.c.scenario_id == current.scenario_id)
+                         .values(provenance=json.dumps(provenance.to_dict(), sort_keys=True)))
+        return self.scenario(current.scenario_id)
 
     # ----- statistics and export ------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -408,6 +458,23 @@ def _attribution(provenance: Provenance) -> str:
 def _check_tag(tag: str) -> None:
     if not tag or any(ch.isspace() for ch in tag) or tag.startswith(("-", "+")) or ":" in tag or len(tag) > 64:
         raise BadInput(f"bad tag {tag!r}: tags are 1-64 characters with no spaces or ':' and no leading +/-")
+
+
+def _bulk_insert_ignore(conn: Connection, table: Any, rows: list[tuple[Any, ...]]) -> int:
+    """Insert positional rows, skipping existing keys; returns how many were really inserted.
+
+    SQLite takes the rows straight to the driver's executemany (the compiled-statement path costs
+    more than the database at a million rows); other backends go through SQLAlchemy.
+    """
+    if not rows:
+        return 0
+    if conn.dialect.name == "sqlite":
+        columns = ", ".join(c.name for c in table.columns)
+        marks = ", ".join("?" for _ in table.columns)
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        return conn.exec_driver_sql(sql, rows).rowcount
+    names = [c.name for c in table.columns]
+    return conn.execute(_insert_ignore(conn, table), [dict(zip(names, row, strict=True)) for row in rows]).rowcount
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:

@@ -136,3 +136,30 @@ class LazyFrames(Sequence[Frame]):
         return {"frame_index": frame_index, "timestamp_ns": self.timestamp_ns[frame_index],
                 "boxes": self._boxes, "classes": self._classes, "track_ids": self._track_ids,
                 "velocities_mps": self._velocities}
+
+
+def boxes_table(log: Log) -> dict[str, np.ndarray]:
+    """Every box of a log, columnar, without reading any lidar points."""
+    if isinstance(log.frames, LazyFrames):
+        return log.frames.boxes_table()
+    frames = list(log.frames)
+    counts = [len(f.classes) for f in frames]
+    frame_index = np.repeat(np.arange(len(frames)), counts)
+    stamps = np.array([f.timestamp_ns for f in frames], dtype=np.int64)
+    return {
+        "frame_index": frame_index, "timestamp_ns": stamps[frame_index],
+        "boxes": np.concatenate([np.asarray(f.boxes, dtype=np.float64).reshape(-1, 7) for f in frames]),
+        "classes": np.array([c for f in frames for c in f.classes], dtype=np.str_),
+        "track_ids": np.array([t for f in frames for t in f.track_ids], dtype=np.str_),
+        "velocities_mps": np.concatenate([
+            np.full((n, 2), np.nan) if f.velocities_mps is None else np.asarray(f.velocities_mps).reshape(-1, 2)
+            for f, n in zip(frames, counts, strict=True)]),
+    }
+
+
+def ego_poses(log: Log) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps_ns (F,), poses (F, 4)) of a log, without reading any lidar points."""
+    if isinstance(log.frames, LazyFrames):
+        return log.frames.timestamp_ns, log.frames.ego_pose
+    return (np.array([f.timestamp_ns for f in log.frames], dtype=np.int64),
+            np.array([f.ego_pose for f in log.frames], dtype=np.float64).reshape(-1, 4))

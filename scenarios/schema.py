@@ -48,7 +48,6 @@ scenarios = Table(
     Index("ix_scenarios_log_time", "log_id", "t_start_ns"),
     Index("ix_scenarios_qa", "qa_score"),
     Index("ix_scenarios_source", "source"),
-    Index("ix_scenarios_status", "status"),
 )
 
 scenario_tags = Table(
@@ -57,6 +56,7 @@ scenario_tags = Table(
     Column("tag", String(64), primary_key=True),
     Column("added_by", String(128), nullable=False),
     Index("ix_tags_tag", "tag", "scenario_id"),
+    sqlite_with_rowid=False,  # the primary key is the table: one B-tree instead of two
 )
 
 catalog_info = Table(

@@ -1,0 +1,1 @@
+"""Rule-based miners that tag windows of logs (one module per miner)."""

@@ -1,0 +1,1 @@
+"""Label-QA: checks on boxes and tracks, and the per-scenario score they give."""

@@ -1,0 +1,1 @@
+"""The synthetic fleet: road networks, scripted agents, ray-cast lidar and realistic label errors."""
