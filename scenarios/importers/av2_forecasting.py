@@ -21,18 +21,17 @@ per step, the interval being (end - start) / (num_timestamps - 1).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from andon.errors import BadInput
+from andon.scenarios.importers.av2_map import read_av2_map
 from andon.scenarios.importers.common import require_file
 from andon.scenarios.logstore import ImportedLog
-from andon.scenarios.records import Crosswalk, Frame, Lane, RoadMap, wrap_angle
+from andon.scenarios.records import Frame, wrap_angle
 
 NAME = "av2-forecasting"
 VERSION = "1"
@@ -80,7 +79,7 @@ def read_scenario(parquet: Path) -> ImportedLog:
     table = _load_table(parquet)
     scenario_id = str(table["scenario_id"].iat[0])
     map_path = parquet.parent / f"log_map_archive_{scenario_id}.json"
-    road_map = read_map(require_file(map_path, f"vector map of scenario {scenario_id}"))
+    road_map = read_av2_map(require_file(map_path, f"vector map of scenario {scenario_id}"))
 
     start_ns = int(round(float(table["start_timestamp"].iat[0])))
     n_steps = int(table["num_timestamps"].iat[0])
@@ -159,25 +158,3 @@ def _load_table(parquet: Path) -> pd.DataFrame:
     table["timestep"] = table["timestep"].astype(np.int64)
     table["observed"] = table["observed"].astype(bool)
     return table
-
-
-def read_map(path: Path) -> RoadMap:
-    """Lanes (centerline, is_intersection) and crosswalks of an AV2 vector-map JSON, city frame."""
-    try:
-        data = json.loads(path.read_text())
-        lanes = tuple(Lane(str(lane["id"]), _xy(lane["centerline"]), bool(lane["is_intersection"]))
-                      for lane in data["lane_segments"].values())
-        crosswalks = tuple(Crosswalk(str(c["id"]), np.vstack([_xy(c["edge1"]), _xy(c["edge2"])[::-1]]))
-                           for c in data["pedestrian_crossings"].values())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BadInput(f"{path}: not an AV2 vector map ({type(exc).__name__}: {exc}); expected "
-                       f"'lane_segments' and 'pedestrian_crossings'") from exc
-    return RoadMap(lanes=lanes, crosswalks=crosswalks)
-
-
-def _xy(points: list[dict[str, Any]]) -> np.ndarray:
-    """(K, 2) x, y of a list of {"x", "y", "z"} points, refusing non-finite values."""
-    xy = np.array([[p["x"], p["y"]] for p in points], dtype=np.float64).reshape(-1, 2)
-    if not np.all(np.isfinite(xy)):
-        raise ValueError("a map point holds NaN or infinite coordinates")
-    return xy

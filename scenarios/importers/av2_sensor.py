@@ -36,19 +36,18 @@ Any other category is refused, naming the file and the category.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.feather as feather
 
 from andon.errors import BadInput
+from andon.scenarios.importers.av2_map import read_av2_map
 from andon.scenarios.importers.common import require_file, require_finite, yaw_from_quaternion
 from andon.scenarios.logstore import ImportedLog
-from andon.scenarios.records import Crosswalk, Frame, Lane, RoadMap, wrap_angle
+from andon.scenarios.records import Frame, RoadMap, wrap_angle
 
 NAME = "av2"
 VERSION = "1"
@@ -71,7 +70,6 @@ POINT_COLUMNS = ("x", "y", "z", "intensity")
 # Neighbouring annotations of a track further apart than this are not differenced: the track was
 # lost in between, and a difference over the gap would smear whatever it did there.
 MAX_DIFFERENCE_GAP_NS = 1_000_000_000
-MIN_CENTERLINE_POINTS = 10  # av2-api's NUM_CENTERLINE_INTERP_PTS
 _CITY = re.compile(r"____([A-Z]+)_city_(\d+)\.json$")
 
 
@@ -229,41 +227,4 @@ def _read_map(log_dir: Path) -> tuple[RoadMap | None, Path | None]:
     archives = sorted(log_dir.glob(MAP_GLOB))
     if not archives:
         return None, None
-    path = archives[0]
-    try:
-        data = json.loads(path.read_text())
-        lanes = tuple(_lane(segment) for segment in data["lane_segments"].values())
-        crosswalks = tuple(Crosswalk(str(c["id"]), np.concatenate([_xy(c["edge1"]), _xy(c["edge2"])[::-1]]))
-                           for c in data["pedestrian_crossings"].values())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise BadInput(f"{path}: not an AV2 map archive ({type(exc).__name__}: {exc}); expected lane_segments "
-                       f"and pedestrian_crossings") from exc
-    for element, values in [*((f"lane {lane.lane_id}", lane.centerline_m) for lane in lanes),
-                            *((f"crosswalk {c.crosswalk_id}", c.polygon_m) for c in crosswalks)]:
-        require_finite(path, element, values)
-    return RoadMap(lanes=lanes, crosswalks=crosswalks), path
-
-
-def _xy(points: list[dict[str, Any]]) -> np.ndarray:
-    return np.array([[p["x"], p["y"]] for p in points], dtype=np.float64).reshape(-1, 2)
-
-
-def _lane(segment: dict[str, Any]) -> Lane:
-    if "centerline" in segment:
-        centerline = _xy(segment["centerline"])
-    else:
-        left, right = _xy(segment["left_lane_boundary"]), _xy(segment["right_lane_boundary"])
-        n_points = max(len(left), len(right), MIN_CENTERLINE_POINTS)
-        centerline = 0.5 * (_resample(left, n_points) + _resample(right, n_points))
-    return Lane(str(segment["id"]), centerline, bool(segment["is_intersection"]))
-
-
-def _resample(polyline: np.ndarray, n_points: int) -> np.ndarray:
-    """`n_points` points evenly spaced by arc length along a (K, 2) polyline."""
-    if len(polyline) == 0:
-        raise ValueError("a lane boundary has no points")
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(polyline, axis=0), axis=1))])
-    if arc[-1] == 0:
-        return np.repeat(polyline[:1], n_points, axis=0)
-    target = np.linspace(0.0, arc[-1], n_points)
-    return np.column_stack([np.interp(target, arc, polyline[:, 0]), np.interp(target, arc, polyline[:, 1])])
+    return read_av2_map(archives[0]), archives[0]

@@ -131,7 +131,7 @@ def test_truncated_parquet_and_missing_files_are_refused(scenario_dir: Path, tmp
     shutil.copy(_parquet(scenario_dir), parquet)
     map_path = next(folder.glob("log_map_archive_*.json"))
     map_path.write_text('{"lane_segments": {"1": {"id": 1}}}')
-    with pytest.raises(BadInput, match=re.escape(f"{map_path}: not an AV2 vector map")):
+    with pytest.raises(BadInput, match=re.escape(f"{map_path}: not an AV2 map archive")):
         av2_forecasting.read(folder)
     map_path.unlink()
     with pytest.raises(BadInput, match=re.escape(f"{map_path}: missing vector map")):
