@@ -409,7 +409,7 @@ class Catalog:
             "logs": n_logs,
             "logs_by_source": dict(sorted(log_sources.items())),
             "frames": int(frames),
-            "hours": round(duration / 3.6e12, 4),
+            "hours": round(float(duration) / 3.6e12, 4),
             "scenarios": {"active": by_status.get(STATUS_ACTIVE, 0), "retired": by_status.get(STATUS_RETIRED, 0)},
             "scenarios_by_source": dict(sorted(by_source.items())),
             "tags": dict(sorted(tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -473,8 +473,10 @@ def _bulk_insert_ignore(conn: Connection, table: Any, rows: list[tuple[Any, ...]
         marks = ", ".join("?" for _ in table.columns)
         sql = f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         return conn.exec_driver_sql(sql, rows).rowcount
+    # Drivers such as psycopg report no rowcount for executemany: count the keys RETURNING gives back.
     names = [c.name for c in table.columns]
-    return conn.execute(_insert_ignore(conn, table), [dict(zip(names, row, strict=True)) for row in rows]).rowcount
+    stmt = _insert_ignore(conn, table).returning(*table.primary_key.columns)
+    return len(conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in rows]).all())
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:
