@@ -1,0 +1,1 @@
+"""Imports every module that registers Hydra schemas, so register_configs() sees them all."""
