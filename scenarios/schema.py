@@ -47,7 +47,8 @@ scenarios = Table(
     Column("created_at", String(32), nullable=False),
     Index("ix_scenarios_log_time", "log_id", "t_start_ns"),
     Index("ix_scenarios_qa", "qa_score"),
-    Index("ix_scenarios_source", "source"),
+    # Covers the curator's aggregates (stats by status, source, QA) without touching the wide rows.
+    Index("ix_scenarios_status_source_qa", "status", "source", "qa_score"),
 )
 
 scenario_tags = Table(
