@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     from andon.scenarios.cli import register as register_scenarios
 
     register_scenarios(commands)
+    from andon.models.eval_cli import register as register_eval
+
+    register_eval(commands)
     return parser
 
 
