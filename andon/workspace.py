@@ -6,6 +6,7 @@ Layout (relative to the workspace root):
     blobs/              content-addressed frame data (DVC-tracked)
     catalog_export/     deterministic export of the catalog (DVC-tracked)
     dvc-remote/         the default local DVC remote (git-ignored)
+    mlflow.db           MLflow tracking + registry store (sqlite); mlartifacts/ holds run artefacts
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from andon.errors import BadInput, InternalError
 ENV_VAR = "ANDON_WORKSPACE"
 DEFAULT_DIR = "andon-workspace"
 SETTINGS_FILE = "andon.yaml"
-_GITIGNORE = ["/catalog.sqlite", "/catalog.sqlite-*", "/dvc-remote/", "/tmp/", "/outputs/", "/multirun/"]
+_GITIGNORE = ["/catalog.sqlite", "/catalog.sqlite-*", "/dvc-remote/", "/tmp/", "/outputs/", "/multirun/",
+              "/mlflow.db", "/mlartifacts/", "/checkpoints/", "/ray/"]
 
 # The project's own processes never phone home.
 TELEMETRY_OFF = {
@@ -121,6 +123,15 @@ class Workspace:
     def catalog_url(self) -> str:
         url = self.settings.get("catalog_url")
         return url or f"sqlite:///{self.root / 'catalog.sqlite'}"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        uri = self.settings.get("mlflow_tracking_uri")
+        return uri or f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return (self.root / "mlartifacts").as_uri()
 
     @property
     def blobs_dir(self) -> Path:
