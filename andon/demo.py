@@ -1,7 +1,8 @@
 """`make demo`: the main job end to end on the embedded defaults.
 
-At this stage of the line: create the workspace, import the real samples found in ../shared/data,
-then print the catalog's statistics. Idempotent: a second run imports nothing new.
+At this stage of the line: create the workspace, synthesise a small fleet (the embedded default data
+source), import the real samples found in ../shared/data, mine and label-QA the scenarios, validate
+and commit the catalog, then print its statistics. Idempotent: a second run adds nothing new.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from andon.cli import main as andon
 from andon.output import info
 from andon.workspace import resolve_root
 
+DEMO_LOGS = 8
 # (format, path relative to the shared data folder)
 REAL_SAMPLES = [
     ("av2", "perception/av2_sensor"),
@@ -41,6 +43,9 @@ def run() -> int:
     workspace = str(resolve_root(None))
     ws = ["--workspace", workspace]
     step("init", *ws)
+    # Lidar at 2 Hz and 32 beams keep the demo's workspace small; labels and poses stay at 10 Hz.
+    step("fleet", "synth", "--logs", str(DEMO_LOGS), "--seed", "0", "--duration-s", "20", "--lidar-every", "5",
+         "--beams", "32", *ws)
     data = shared_data_dir()
     if data.is_dir():
         for fmt, rel in REAL_SAMPLES:
@@ -48,6 +53,8 @@ def run() -> int:
                 step("scenarios", "import", fmt, str(data / rel), "--curator", "demo", *ws)
     else:
         info(f"demo: no real samples at {data}; skipping the real-data imports")
+    step("scenarios", "mine", *ws)
+    step("scenarios", "score", *ws)
     step("scenarios", "validate", *ws)
     step("scenarios", "commit", "-m", "demo: catalog snapshot", *ws)
     step("scenarios", "stats", *ws)

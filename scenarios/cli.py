@@ -203,6 +203,44 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mine(args: argparse.Namespace) -> int:
+    from andon.scenarios.miners import mine_catalog
+
+    with _catalog(args) as catalog:
+        log_ids = [catalog.log_row(log)["log_id"] for log in args.log] or None
+        counts = mine_catalog(catalog, names=args.miner or None, log_ids=log_ids)
+    if args.json:
+        emit_json({"windows": counts})
+    else:
+        print(table([[name, n] for name, n in counts.items()], ["miner", "windows"]))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from andon.scenarios.qa.catalog_qa import score_catalog
+
+    query = _query_text(args)
+    with _catalog(args) as catalog:
+        scored = score_catalog(catalog, query)
+    if args.json:
+        emit_json({"query": query, "scored": scored})
+    else:
+        info(f"scored {scored} scenarios matching {query!r}; `andon scenarios show ID` lists what QA flagged")
+    return 0
+
+
+def cmd_override_qa(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.score <= 1.0:
+        raise BadInput(f"--score {args.score} must lie in [0, 1]")
+    with _catalog(args) as catalog:
+        scenario = catalog.override_qa(args.scenario, args.score, args.reason, _curator(args))
+    if args.json:
+        emit_json(scenario.to_dict())
+    else:
+        info(f"{scenario.scenario_id}: QA {scenario.qa_score:.3f} ({scenario.provenance.note})")
+    return 0
+
+
 def cmd_retire(args: argparse.Namespace) -> int:
     with _catalog(args) as catalog:
         scenario = catalog.retire(args.scenario, args.reason)
@@ -281,6 +319,20 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = command("logs", cmd_logs, "list the logs in the catalog")
     p.add_argument("--source", help="only logs of this source")
+
+    p = command("mine", cmd_mine, "run rule-based miners over logs and add the windows they tag")
+    p.add_argument("--miner", action="append", default=[], help="a miner to run (repeat; default: all)")
+    p.add_argument("--log", action="append", default=[], help="a log id to mine (repeat; default: every log)")
+
+    p = command("score", cmd_score, "label-QA score the matching scenarios (curator overrides are kept)",
+                extras=True)
+    p.add_argument("terms", nargs="*", help="query terms selecting what to score (default: every active scenario)")
+
+    p = command("override-qa", cmd_override_qa, "replace a scenario's QA score with a curator's, with a reason")
+    p.add_argument("scenario", help="scenario id (or a unique prefix of 6+ characters)")
+    p.add_argument("--score", type=float, required=True, help="the score, in [0, 1]")
+    p.add_argument("--reason", required=True, help="why the computed score is wrong")
+    p.add_argument("--curator", help=f"who overrides (default ${CURATOR_ENV}, else the user name)")
 
     p = command("retire", cmd_retire, "retire a scenario (it stays in the catalog, out of searches)")
     p.add_argument("scenario", help="scenario id (or a unique prefix of 6+ characters)")

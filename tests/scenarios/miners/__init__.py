@@ -1,0 +1,1 @@
+"""Tests of the rule-based miners (one file per miner module)."""
