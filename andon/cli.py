@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     from andon.scenarios.cli import register as register_scenarios
 
     register_scenarios(commands)
+    from andon.simulation.cli import register as register_fleet
+
+    register_fleet(commands)
+    from andon.datasets.cli import register as register_datasets
+
+    register_datasets(commands)
     from andon.models.eval_cli import register as register_eval
 
     register_eval(commands)

@@ -1,1 +1,2 @@
 """Imports every module that registers Hydra schemas, so register_configs() sees them all."""
+import andon.datasets.spec  # noqa: F401

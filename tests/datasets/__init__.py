@@ -1,0 +1,1 @@
+"""Tests of andon.datasets: specs, materialisation, versions, validation and the CLI."""
