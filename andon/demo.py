@@ -2,7 +2,8 @@
 
 At this stage of the line: create the workspace, synthesise a small fleet (the embedded default data
 source), import the real samples found in ../shared/data, mine and label-QA the scenarios, validate
-and commit the catalog, then print its statistics. Idempotent: a second run adds nothing new.
+and commit the catalog, build the versioned detection and prediction datasets, then print the
+catalog's statistics. Idempotent: a second run adds nothing new.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from andon.cli import main as andon
 from andon.output import info
 from andon.workspace import resolve_root
 
-DEMO_LOGS = 8
+DEMO_LOGS = 12
+DEMO_DATASETS = ("detection_synthetic", "prediction_synthetic")
 # (format, path relative to the shared data folder)
 REAL_SAMPLES = [
     ("av2", "perception/av2_sensor"),
@@ -57,6 +59,8 @@ def run() -> int:
     step("scenarios", "score", *ws)
     step("scenarios", "validate", *ws)
     step("scenarios", "commit", "-m", "demo: catalog snapshot", *ws)
+    for dataset in DEMO_DATASETS:
+        step("dataset", "build", f"dataset={dataset}", f"workspace={workspace}")
     step("scenarios", "stats", *ws)
     info(f"demo: done in {time.monotonic() - started:.1f} s; workspace at {workspace}")
     return 0
