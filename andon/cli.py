@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     from andon.datasets.cli import register as register_datasets
 
     register_datasets(commands)
+    from andon.models.train_cli import register as register_train
+
+    register_train(commands)
     from andon.models.eval_cli import register as register_eval
 
     register_eval(commands)

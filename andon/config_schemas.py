@@ -1,2 +1,3 @@
 """Imports every module that registers Hydra schemas, so register_configs() sees them all."""
 import andon.datasets.spec  # noqa: F401
+import andon.models.train_config  # noqa: F401
