@@ -60,9 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     from andon.models.train_cli import register as register_train
 
     register_train(commands)
+    from andon.models.tune_cli import register as register_tune
+
+    register_tune(commands)
     from andon.models.eval_cli import register as register_eval
 
     register_eval(commands)
+    from andon.dag.cli import register as register_dag
+
+    register_dag(commands)
     return parser
 
 
