@@ -83,3 +83,17 @@ def run_hydra_app(task: Callable[[DictConfig], int | None], config_name: str, pr
     finally:
         sys.argv = saved
     return max(codes) if codes else EXIT_OK
+
+
+def add_hydra_command(commands: Any, name: str, help_text: str, overrides_help: str,
+                      run: Callable[[list[str]], int]) -> None:
+    """Add a subcommand whose every argument goes to Hydra (-m, --cfg job and --help included).
+
+    `run` receives the raw tokens, in order, and returns the exit code.
+    """
+    import argparse
+
+    parser = commands.add_parser(name, add_help=False, allow_abbrev=False, help=help_text,
+                                 description=f"{help_text}. Every argument goes to Hydra.")
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help=overrides_help)
+    parser.set_defaults(func=lambda args: run([*args.extras, *args.overrides]), accepts_extras=True)

@@ -274,16 +274,17 @@ def run_overrides(tokens: list[str]) -> list[str]:
     return hydra_argv([*rest, *([f"nodes=[{','.join(nodes)}]"] if nodes else [])])
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def run_dag(tokens: list[str]) -> int:
     from andon.hydra_app import run_hydra_app
 
-    return run_hydra_app(run_task, RUN_CONFIG, RUN_PROG, run_overrides([*args.extras, *args.overrides]))
+    return run_hydra_app(run_task, RUN_CONFIG, RUN_PROG, run_overrides(tokens))
 
 
 # ----- parser ----------------------------------------------------------------------------------------
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `andon dag {status,plan,why,run}` to the `andon` parser."""
     from andon.cli import add_workspace_arg
+    from andon.hydra_app import add_hydra_command
 
     top = commands.add_parser("dag", help="what is stale in the model DAG, why, and retraining it (release engineer)",
                               description="The model DAG: fingerprints, staleness, impact analysis, ordered retraining.",
@@ -313,9 +314,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = command("why", cmd_why, "explain one node: its components, what changed, since which version")
     p.add_argument("node", help="the node")
 
-    run = sub.add_parser("run", add_help=False, allow_abbrev=False,
-                         help="retrain the stale nodes in order (Hydra app: NODE... overrides..., --help for more)",
-                         description="Retrain the stale nodes; every argument goes to Hydra.")
-    run.add_argument("overrides", nargs=argparse.REMAINDER,
-                     help="node names and Hydra overrides, e.g. predictor worker=sequential json=true")
-    run.set_defaults(func=cmd_run, accepts_extras=True)
+    add_hydra_command(sub, "run", "retrain the stale nodes in order (Hydra app: NODE... overrides..., --help for more)",
+                      "node names and Hydra overrides, e.g. predictor worker=sequential json=true", run_dag)

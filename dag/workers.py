@@ -77,6 +77,34 @@ def _invoke(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
+def start_ray(address: str | None, num_cpus: int | None = None, num_gpus: int | None = None,
+              include_dashboard: bool = False) -> float:
+    """Start a local Ray (address None) or join the cluster at `address`; returns the seconds it took.
+
+    Shared by `andon dag run` and `andon tune`; Ray's logs go to stderr, never stdout.
+
+    Raises:
+        BadInput: Ray could not start or the address could not be joined, saying what to do.
+    """
+    import time
+
+    import ray
+
+    disable_telemetry()
+    started = time.perf_counter()
+    try:
+        if address is None:
+            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=include_dashboard,
+                     log_to_driver=True, configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=True, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"join Ray at ray.address={address}" if address else "start a local Ray"
+        raise BadInput(f"could not {where}: {exc}. Start the cluster (`ray start --head`), fix ray.address "
+                       f"(null starts a local Ray), or run with worker=sequential") from exc
+    return time.perf_counter() - started
+
+
 class RayWorker:
     """Runs each call as a Ray task asking for the node's resources.
 
@@ -108,21 +136,7 @@ class RayWorker:
         if self._remote is not None:
             return ray
         if not ray.is_initialized():
-            import time
-
-            disable_telemetry()
-            started = time.perf_counter()
-            try:
-                if self.address is None:
-                    ray.init(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                             include_dashboard=self.include_dashboard, log_to_driver=True, configure_logging=False)
-                else:
-                    ray.init(address=self.address, log_to_driver=True, configure_logging=False)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"join Ray at ray.address={self.address}" if self.address else "start a local Ray"
-                raise BadInput(f"could not {where}: {exc}. Start the cluster (`ray start --head`), fix "
-                               f"ray.address, or run with worker=sequential") from exc
-            self.init_s = time.perf_counter() - started
+            self.init_s = start_ray(self.address, self.num_cpus, self.num_gpus, self.include_dashboard)
             self._owns = True
             log.info("ray: %s in %.1f s", "started locally" if self.address is None else f"joined {self.address}",
                      self.init_s)

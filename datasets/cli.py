@@ -50,10 +50,10 @@ def _report_build(doc: dict[str, Any]) -> None:
         info(f"The version is stored as rejected at {doc['path']}; it never becomes the latest accepted version.")
 
 
-def cmd_build(args: argparse.Namespace) -> int:
+def run_build(tokens: list[str]) -> int:
     from andon.hydra_app import run_hydra_app
 
-    return run_hydra_app(build_task, BUILD_CONFIG, BUILD_PROG, hydra_argv([*args.extras, *args.overrides]))
+    return run_hydra_app(build_task, BUILD_CONFIG, BUILD_PROG, hydra_argv(tokens))
 
 
 def hydra_argv(tokens: list[str]) -> list[str]:
@@ -169,6 +169,7 @@ def _num(value: float | None) -> str:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `andon dataset {build,list,show,diff}` to the `andon` parser."""
     from andon.cli import add_workspace_arg
+    from andon.hydra_app import add_hydra_command
 
     top = commands.add_parser("dataset", help="build, list, show and diff dataset versions (researcher)",
                               description="Versioned, validated datasets built from catalog queries.",
@@ -176,12 +177,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = top.add_subparsers(dest="dataset_command", metavar="COMMAND")
     sub.required = True
 
-    build = sub.add_parser("build", add_help=False, allow_abbrev=False,
-                           help="build a dataset version (Hydra app: dataset=NAME overrides..., --help for more)",
-                           description="Build a dataset version; every argument goes to Hydra.")
-    build.add_argument("overrides", nargs=argparse.REMAINDER,
-                       help="Hydra overrides, e.g. dataset=prediction_eth_ucy json=true; -m, --cfg job, --help")
-    build.set_defaults(func=cmd_build, accepts_extras=True)
+    add_hydra_command(sub, "build", "build a dataset version (Hydra app: dataset=NAME overrides..., --help for more)",
+                      "Hydra overrides, e.g. dataset=prediction_eth_ucy json=true; -m, --cfg job, --help", run_build)
 
     def command(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)

@@ -62,20 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_hydra_app(train_task, TRAIN_CONFIG, TRAIN_PROG, hydra_argv(translate_overrides(tokens)))
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    return main([*args.extras, *args.overrides])
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `andon train` to the `andon` parser."""
-    train = commands.add_parser("train", add_help=False, allow_abbrev=False,
-                                help="train a model on a dataset version, tracked in MLflow (researcher; Hydra "
-                                     "app: model=NAME dataset=REF overrides..., --help for more)",
-                                description="Train a model of the cascade; every argument goes to Hydra.")
-    train.add_argument("overrides", nargs=argparse.REMAINDER,
-                       help="Hydra overrides, e.g. model=detector dataset=detection_synthetic "
-                            "trainer.max_epochs=3 +experiment=detector_smoke json=true; -m, --cfg job, --help")
-    train.set_defaults(func=cmd_train, accepts_extras=True)
+    from andon.hydra_app import add_hydra_command
+
+    add_hydra_command(commands, "train",
+                      "train a model on a dataset version, tracked in MLflow (researcher; Hydra app: "
+                      "model=NAME dataset=REF overrides..., --help for more)",
+                      "Hydra overrides, e.g. model=detector dataset=detection_synthetic trainer.max_epochs=3 "
+                      "+experiment=detector_smoke json=true; -m, --cfg job, --help", main)
 
 
 if __name__ == "__main__":

@@ -400,24 +400,12 @@ def ray_session(settings: RayConfig) -> Any:
     """
     import ray
 
-    from andon.workspace import disable_telemetry
+    from andon.dag.workers import start_ray
 
-    disable_telemetry()
     owns = False
     init_s = None
     if not ray.is_initialized():
-        started = time.perf_counter()
-        try:
-            if settings.address is None:
-                ray.init(num_cpus=settings.num_cpus, num_gpus=settings.num_gpus,
-                         include_dashboard=settings.include_dashboard, log_to_driver=True, configure_logging=False)
-            else:
-                ray.init(address=settings.address, log_to_driver=True, configure_logging=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"join Ray at ray.address={settings.address}" if settings.address else "start a local Ray"
-            raise BadInput(f"could not {where}: {exc}. Start the cluster (`ray start --head`) or fix "
-                           f"ray.address (null starts a local Ray)") from exc
-        init_s = time.perf_counter() - started
+        init_s = start_ray(settings.address, settings.num_cpus, settings.num_gpus, settings.include_dashboard)
         owns = True
         log.info("ray: %s in %.1f s", "started locally" if settings.address is None else
                  f"joined {settings.address}", init_s)

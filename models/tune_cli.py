@@ -96,20 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_hydra_app(tune_task, TUNE_CONFIG, TUNE_PROG, hydra_argv(translate_overrides(tokens)))
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
-    return main([*args.extras, *args.overrides])
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `andon tune` to the `andon` parser."""
-    tune = commands.add_parser("tune", add_help=False, allow_abbrev=False,
-                               help="sweep a model's hyperparameters with Ray Tune, register the best as candidate "
-                                    "(researcher; Hydra app: tune.search_space='{KEY: SAMPLER}', --help for more)",
-                               description="Sweep hyperparameters with Ray Tune; every argument goes to Hydra.")
-    tune.add_argument("overrides", nargs=argparse.REMAINDER,
-                      help="Hydra overrides, e.g. model=predictor dataset=prediction_synthetic tune.num_samples=8 "
-                           "tune.search_space='{optimizer.lr: loguniform(1e-4,1e-2)}' json=true; --cfg job, --help")
-    tune.set_defaults(func=cmd_tune, accepts_extras=True)
+    from andon.hydra_app import add_hydra_command
+
+    add_hydra_command(commands, "tune",
+                      "sweep a model's hyperparameters with Ray Tune, register the best as candidate "
+                      "(researcher; Hydra app: tune.search_space='{KEY: SAMPLER}', --help for more)",
+                      "Hydra overrides, e.g. model=predictor dataset=prediction_synthetic tune.num_samples=8 "
+                      "tune.search_space='{optimizer.lr: loguniform(1e-4,1e-2)}' json=true; --cfg job, --help", main)
 
 
 if __name__ == "__main__":
