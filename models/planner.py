@@ -12,7 +12,8 @@ with s0 = `min_gap_m`, T = `time_headway_s`, b = `comfortable_decel_mps2`; braki
 `max_decel_mps2`. The leader is the nearest obstacle ahead on the route:
 
 - an agent occupies the ego's corridor at a predicted step when its centre lies within
-  `lane_half_width_m + corridor_margin_m` of the route and ahead of the ego's centre. At each step,
+  `lane_half_width_m + corridor_margin_m` of the route and ahead of the ego's centre. An agent that is in
+  the corridor now at or behind the ego's front follows the ego and is never an obstacle (it yields). At each step,
   an agent is an obstacle at the nearest station it occupies from that step to the end of its
   prediction: a car ahead is followed where it is, a pedestrian who will cross is yielded to where
   it will cross, from now until it has left the corridor. Its speed along the route is the rate of
@@ -213,7 +214,15 @@ class Planner:
         inside = (projection.distance_m < corridor_m) & (station > s0) & (station < window[1])
         if not inside.any():
             return nothing
-        occupied = np.where(inside, station, np.inf).reshape(n_agents, n_pred)
+        # An agent in the ego's corridor now, at or behind the ego's front, follows the ego: it must yield to
+        # the ego, not the other way round, so its predicted advance along the lane is no obstacle.
+        now_station = station.reshape(n_agents, n_pred)[:, 0]
+        now_in_lane = projection.distance_m.reshape(n_agents, n_pred)[:, 0] < corridor_m
+        follower = now_in_lane & (now_station <= s0 + 0.5 * cfg.ego_length_m)
+        inside = inside.reshape(n_agents, n_pred) & ~follower[:, None]
+        if not inside.any():
+            return nothing
+        occupied = np.where(inside, station.reshape(n_agents, n_pred), np.inf)
         # From each step on, the nearest station the agent will still occupy (reverse running minimum).
         ahead = np.minimum.accumulate(occupied[:, ::-1], axis=1)[:, ::-1]
         speed = np.zeros_like(ahead)

@@ -164,3 +164,16 @@ def test_config_validation_and_yaml() -> None:
     params.pop("name")
     planner = instantiate(params)
     assert isinstance(planner, Planner) and planner.fingerprint_params() == PlannerConfig().__dict__
+
+
+def test_a_faster_car_behind_in_the_lane_is_a_follower_not_an_obstacle() -> None:
+    """Predicted to pass the ego's current spot, a car behind would otherwise make the ego brake for it."""
+    planner = Planner(PlannerConfig(desired_speed_mps=10.0))
+    behind = prediction((-8.0, 0.1), (15.0, 0.0))
+    plan = planner.plan([0.0, 0.0], 0.0, 10.0, STRAIGHT, agents_xy_m=behind, agents_step_s=AGENT_STEP_S)
+    free = planner.plan([0.0, 0.0], 0.0, 10.0, STRAIGHT)
+    assert plan.leader == -1 and plan.accel_mps2.min() > -0.5
+    np.testing.assert_allclose(plan.xy_m, free.xy_m)
+    # The same car ahead of the ego's front is followed.
+    ahead = prediction((12.0, 0.1), (3.0, 0.0))
+    assert planner.plan([0.0, 0.0], 0.0, 10.0, STRAIGHT, agents_xy_m=ahead, agents_step_s=AGENT_STEP_S).leader == 0
