@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig
 
-from andon.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, AndonError
+from andon.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, AndonError, BadInput
 
 CONFIG_MODULE = "pkg://andon.configs"
 _registered = False
@@ -97,3 +98,92 @@ def add_hydra_command(commands: Any, name: str, help_text: str, overrides_help: 
                                  description=f"{help_text}. Every argument goes to Hydra.")
     parser.add_argument("overrides", nargs=argparse.REMAINDER, help=overrides_help)
     parser.set_defaults(func=lambda args: run([*args.extras, *args.overrides]), accepts_extras=True)
+
+
+# ----- friendly flags in front of a Hydra app -----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """A `--flag` of a Hydra-app command that becomes the override `key=...` (`key=[...]` when repeatable)."""
+
+    key: str
+    takes_value: bool = True
+    repeatable: bool = False
+    example: str = "VALUE"
+    quote: bool = True  # False for a config group option (gate=strict), which Hydra must read as a name
+
+
+def quote_override(value: str) -> str:
+    """A Hydra override value as a quoted string (queries, paths and refs hold characters Hydra parses)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def flag_overrides(tokens: Sequence[str], flags: Mapping[str, Flag], bare_key: str | None = None,
+                   aliases: Sequence[str] = ()) -> list[str]:
+    """The Hydra argv of a command's tokens: friendly flags become overrides, Hydra's flags go first.
+
+    Args:
+        tokens: what the user typed after the command.
+        flags: `--flag` -> Flag.
+        bare_key: the key a bare word (neither flag nor KEY=VALUE) sets, e.g. the suite of
+            `andon suite run NAME`; at most one bare word. None: bare words pass to Hydra.
+        aliases: override keys the user may write for `bare_key` (`suite=NAME`).
+
+    Raises:
+        BadInput: a flag without its value (or with one it does not take), a flag given twice that is
+            not repeatable, a key given both as a flag and as an override, or two bare words.
+    """
+    from andon.datasets.cli import _HYDRA_INFO_CHOICES, _HYDRA_VALUE_FLAGS, hydra_argv
+
+    values: dict[str, list[str]] = {}
+    rest: list[str] = []
+    bare: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        name, eq, inline = token.partition("=")
+        flag = flags.get(name)
+        if flag is not None:
+            if not flag.takes_value:
+                if eq:
+                    raise BadInput(f"{name} takes no value (got {token!r})")
+                inline = "true"
+            elif not eq:
+                if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+                    raise BadInput(f"{name} needs a value, e.g. {name} {flag.example}")
+                inline = tokens[i + 1]
+                i += 1
+            if values.get(flag.key) and not flag.repeatable:
+                raise BadInput(f"{name} is given twice: give it once")
+            values.setdefault(flag.key, []).append(inline)
+        elif token.startswith("-"):
+            rest.append(token)
+            takes = token in _HYDRA_VALUE_FLAGS or (token in ("--info", "-i") and i + 1 < len(tokens)
+                                                    and tokens[i + 1] in _HYDRA_INFO_CHOICES)
+            if takes and i + 1 < len(tokens):
+                rest.append(tokens[i + 1])
+                i += 1
+        elif bare_key is not None and eq and name.lstrip("+~") in (bare_key, *aliases):
+            bare.append(f"{bare_key}={inline}")
+        elif bare_key is not None and not eq:
+            bare.append(f"{bare_key}={quote_override(token)}")
+        else:
+            rest.append(token)
+        i += 1
+    if len(bare) > 1:
+        shown = ", ".join(b.split("=", 1)[1] for b in bare)
+        raise BadInput(f"give one {bare_key} (got {len(bare)}: {shown}); sweep several with -m {bare_key}=a,b")
+    given = {t.split("=", 1)[0].lstrip("+~") for t in rest if "=" in t and not t.startswith("-")}
+    clash = sorted(set(values) & given)
+    if clash:
+        raise BadInput(f"{clash[0]} is given both as a flag and as an override ({clash[0]}=...): give it once")
+    overrides = list(bare)
+    by_key = {f.key: f for f in flags.values()}
+    for key, items in values.items():  # in the order the user gave them
+        flag = by_key[key]
+        if not flag.takes_value:
+            overrides.append(f"{flag.key}=true")
+        elif flag.repeatable:
+            overrides.append(f"{flag.key}=[{','.join(quote_override(v) for v in items)}]")
+        else:
+            overrides.append(f"{flag.key}={quote_override(items[0]) if flag.quote else items[0]}")
+    return hydra_argv([*rest, *overrides])
