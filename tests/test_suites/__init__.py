@@ -1,0 +1,1 @@
+"""Tests of andon.test_suites (scenario test suites)."""
