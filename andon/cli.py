@@ -69,6 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
     from andon.dag.cli import register as register_dag
 
     register_dag(commands)
+    from andon.simulation.sim_cli import register as register_sim
+
+    register_sim(commands)
+    from andon.test_suites.cli import register as register_suite
+
+    register_suite(commands)
+    from andon.gates.gate_cli import register as register_gate
+
+    register_gate(commands)
+    from andon.gates.report_cli import register as register_report
+
+    register_report(commands)
+    from andon.gates.release_cli import register as register_release
+    from andon.gates.release_cli import register_ledger
+
+    register_release(commands)
+    register_ledger(commands)
     return parser
 
 
