@@ -1,9 +1,18 @@
 """`make demo`: the main job end to end on the embedded defaults.
 
-At this stage of the line: create the workspace, synthesise a small fleet (the embedded default data
-source), import the real samples found in ../shared/data, mine and label-QA the scenarios, validate
-and commit the catalog, build the versioned detection and prediction datasets, then print the
-catalog's statistics. Idempotent: a second run adds nothing new.
+1. Data: create the workspace, synthesise a small fleet (the embedded default data source), import the
+   real samples found in ../shared/data, mine and label-QA the scenarios, validate and commit the
+   catalog, build the versioned detection and prediction datasets.
+2. First release: `andon release predictor` trains the model DAG on local Ray (detector → tracker →
+   autolabelled prediction dataset → predictor), runs the suites and the closed-loop simulation, judges
+   the stack with the default gate set and, on pass, moves `production` to it.
+3. A deliberately worse candidate: the detector retrained on `detection_day` (no night drives, no
+   pedestrian crossings) for one epoch, and the predictor retrained on its autolabels. The gates must
+   refuse it (exit 1): its report lists the failing gates, the flips against production and the
+   disengagements with their pictures.
+
+Each decision is in the release ledger; the reports are HTML pages under WORKSPACE/reports/. A second
+run reuses what is stored (datasets, models, suite and simulation results) and decides again.
 """
 
 from __future__ import annotations
@@ -17,7 +26,10 @@ from andon.output import info
 from andon.workspace import resolve_root
 
 DEMO_LOGS = 12
-DEMO_DATASETS = ("detection_synthetic", "prediction_synthetic")
+DEMO_DATASETS = ("detection_synthetic", "prediction_synthetic", "detection_day")
+RELEASED = "predictor"
+# The worse candidate: a detector that never saw night or crossings, trained for one epoch.
+WORSE_CANDIDATE = ("dag.nodes.detector.datasets=[detection_day]", 'dag.nodes.detector.overrides=["trainer.max_epochs=1"]')
 # (format, path relative to the shared data folder)
 REAL_SAMPLES = [
     ("av2", "perception/av2_sensor"),
@@ -33,11 +45,11 @@ def shared_data_dir() -> Path:
     return Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def step(*args: str) -> None:
+def step(*args: str, expect: int = 0) -> None:
     code = andon(list(args))
-    if code != 0:
-        info(f"demo: `andon {' '.join(args)}` exited {code}; stopping the line")
-        raise SystemExit(code)
+    if code != expect:
+        info(f"demo: `andon {' '.join(args)}` exited {code} (expected {expect}); stopping the line")
+        raise SystemExit(code or 1)
 
 
 def run() -> int:
@@ -62,7 +74,19 @@ def run() -> int:
     for dataset in DEMO_DATASETS:
         step("dataset", "build", f"dataset={dataset}", f"workspace={workspace}")
     step("scenarios", "stats", *ws)
-    info(f"demo: done in {time.monotonic() - started:.1f} s; workspace at {workspace}")
+    data_s = time.monotonic() - started
+
+    info("demo: first release: train the DAG, run suites, simulation and gates, promote on pass")
+    step("release", RELEASED, *ws)
+    info("demo: a deliberately worse candidate (detector without night or crossings, one epoch): "
+         "the gates must refuse it")
+    step("release", RELEASED, *WORSE_CANDIDATE, *ws, expect=1)
+    step("release", "status", RELEASED, *ws)
+    step("ledger", "verify", *ws)
+    step("report", "list", *ws)
+    info(f"demo: done in {time.monotonic() - started:.1f} s (data {data_s:.1f} s); workspace at {workspace}")
+    info(f"demo: open a report with `andon report open REPORT_ID --workspace {workspace}` "
+         f"(the HTML pages are under {workspace}/reports/)")
     return 0
 
 
