@@ -11,7 +11,7 @@ interrupted application and otherwise does nothing.
 - Rollback: `production` and `previous` swap, so a second rollback rolls forward again. A node without
   `previous` (or without `production`) cannot roll back: BadInput, nothing moves. A swap that stops
   midway leaves both aliases on one version; the release ledger holds the planned moves, and
-  `pending_moves` + `apply_moves` finish it (andon.gates.release_cli does so before any new move).
+  `pending_moves` + `apply_moves` finish it (andon.gates.release does so before any new move).
 """
 
 from __future__ import annotations
