@@ -1,6 +1,7 @@
 """`andon gate run`: judge a candidate stack with a gate set and write the report (a Hydra app).
 
-    andon gate run --candidate predictor@candidate [--baseline predictor@production] [gate=SET] [--json]
+    andon gate run --candidate predictor@candidate [--baseline predictor@production] [gate=SET] [--dag NAME|FILE]
+                   [--json]
 
 The suites and the simulation the gate set names run for the candidate and the baseline, or are
 reused when results of the same inputs are stored; then every gate is evaluated (fail closed) and the
@@ -33,8 +34,8 @@ def run_overrides(tokens: Sequence[str]) -> list[str]:
     return flag_overrides(tokens, _FLAGS)
 
 
-def run_task(cfg: DictConfig) -> int:
-    """The Hydra task: 0 when the verdict is pass, 1 otherwise."""
+def run_task(cfg: DictConfig, dag_ref: str | None = None) -> int:
+    """The Hydra task: 0 when the verdict is pass, 1 otherwise (`dag_ref`: the --dag given, else cfg.dag)."""
     from andon.dag.context import open_dag
     from andon.dag.status import dag_status
     from andon.gates.line import judge, shared_worker
@@ -46,6 +47,8 @@ def run_task(cfg: DictConfig) -> int:
         raise BadInput("no candidate: give --candidate NAME@ALIAS (e.g. predictor@candidate) or NAME@VERSION")
     workspace = Workspace.open(cfg.workspace)
     gate_set = gate_set_from_config(cfg.gate)
+    if dag_ref is not None:
+        cfg.dag = dag_ref
     with open_dag(str(cfg.dag), str(workspace.root)) as ctx:
         dag = ctx.dag
         statuses = dag_status(ctx.dag, ctx.fingerprinter, ctx.lineage)
@@ -71,10 +74,43 @@ def print_result(result: object, as_json: bool) -> None:
     info(f"verdict: {report.verdict.upper()} — report {report.report_id}: {result.html_path}")  # type: ignore[attr-defined]
 
 
+def take_dag(tokens: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(the DAG given as `--dag D`, `--dag=D` or `dag=D`, the other tokens).
+
+    `dag` is also a config group (configs/dag/), so Hydra reads an override `dag=D` as a choice in the
+    defaults list, which gate_run has none of, and refuses it: the value is taken here instead.
+
+    Raises:
+        BadInput: --dag without a value, or the DAG given twice.
+    """
+    found: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(tokens):
+        name, eq, value = tokens[i].partition("=")
+        if name == "--dag" and not eq:
+            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+                raise BadInput("--dag needs a value, e.g. --dag default (a DAG config name or file)")
+            found.append(tokens[i + 1])
+            i += 1
+        elif name in ("--dag", "dag") and eq:
+            found.append(value)
+        else:
+            rest.append(tokens[i])
+        i += 1
+    if len(found) > 1:
+        raise BadInput(f"the DAG is given twice ({', '.join(found)}): give --dag once")
+    return (found[0] if found else None), rest
+
+
 def run_gate(tokens: list[str]) -> int:
+    import functools
+
     from andon.hydra_app import run_hydra_app
 
-    return run_hydra_app(run_task, RUN_CONFIG, RUN_PROG, run_overrides(tokens))
+    dag, rest = take_dag(tokens)
+    task = run_task if dag is None else functools.partial(run_task, dag_ref=dag)
+    return run_hydra_app(task, RUN_CONFIG, RUN_PROG, run_overrides(rest))
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -87,6 +123,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = top.add_subparsers(dest="gate_command", metavar="COMMAND")
     sub.required = True
     add_hydra_command(sub, "run", "judge a candidate stack (Hydra app: --candidate REF [--baseline REF] [gate=SET] "
-                                  "[--json], --help for more)",
-                      "--candidate NAME@ALIAS, --baseline NAME@ALIAS, --json, --workspace DIR, Hydra overrides",
+                                  "[--dag NAME|FILE] [--json], --help for more)",
+                      "--candidate NAME@ALIAS, --baseline NAME@ALIAS, --dag NAME|FILE, --json, --workspace DIR, "
+                      "Hydra overrides",
                       run_gate)
