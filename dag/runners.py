@@ -19,6 +19,7 @@ Defaults:
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import os
 import socket
@@ -284,7 +285,13 @@ def run_autolabel(task: NodeTask) -> NodeResult:
     with Catalog(workspace) as catalog:
         labelled = autolabel.autolabel_catalog(catalog, log_ids, detect_fn, tracker,
                                                {up: versions[up] for up in task.node.upstream})
-    spec = spec_from_config(dict(task.fingerprint.config or {})["dataset"])
+    # The dataset takes the autolabels of this detector version only: the catalog holds those of every
+    # version the DAG ever ran, and a predictor must learn from the detector it will serve with.
+    dataset = copy.deepcopy(dict(task.fingerprint.config or {})["dataset"])
+    query = dataset.setdefault("query", {})
+    pin = autolabel.detector_tag(versions[detector])
+    query["tags"] = sorted({*(query.get("tags") or []), pin})
+    spec = spec_from_config(dataset)
     doc = build_dataset(workspace, spec, progress=False)
     if doc["status"] != "accepted":
         raise CheckFailed(f"dataset {spec.name} {doc['dataset_id']} built from the autolabelled logs is "
