@@ -7,7 +7,7 @@
    autolabelled prediction dataset → predictor), runs the suites and the closed-loop simulation, judges
    the stack with the default gate set and, on pass, moves `production` to it.
 3. A deliberately worse candidate: the detector retrained on `detection_day` (no night drives, no
-   pedestrian crossings) for one epoch, and the predictor retrained on its autolabels. The gates must
+   pedestrian crossings) for 3 epochs instead of 10, and the predictor retrained on its autolabels. The gates must
    refuse it (exit 1): its report lists the failing gates, the flips against production and the
    disengagements with their pictures.
 
@@ -28,8 +28,9 @@ from andon.workspace import resolve_root
 DEMO_LOGS = 12
 DEMO_DATASETS = ("detection_synthetic", "prediction_synthetic", "detection_day")
 RELEASED = "predictor"
-# The worse candidate: a detector that never saw night or crossings, trained for one epoch.
-WORSE_CANDIDATE = ("dag.nodes.detector.datasets=[detection_day]", 'dag.nodes.detector.overrides=["trainer.max_epochs=1"]')
+# The worse candidate: a detector that never saw night or crossings, trained 3 epochs instead of 10 (few
+# enough to be clearly worse, enough for its autolabels to still make a prediction dataset).
+WORSE_CANDIDATE = ("dag.nodes.detector.datasets=[detection_day]", 'dag.nodes.detector.overrides=["trainer.max_epochs=3"]')
 # (format, path relative to the shared data folder)
 REAL_SAMPLES = [
     ("av2", "perception/av2_sensor"),
@@ -50,6 +51,19 @@ def step(*args: str, expect: int = 0) -> None:
     if code != expect:
         info(f"demo: `andon {' '.join(args)}` exited {code} (expected {expect}); stopping the line")
         raise SystemExit(code or 1)
+
+
+def check_refusal(workspace: str) -> None:
+    """The worse candidate must have been judged and refused (a report), not stopped before judging."""
+    from andon.gates.ledger import read_entries
+    from andon.workspace import Workspace
+
+    last = read_entries(Workspace.open(workspace))[-1]
+    if last.action != "refuse" or not last.report_id:
+        info(f"demo: the worse candidate was not judged (last ledger entry: {last.action}, report "
+             f"{last.report_id}); stopping the line")
+        raise SystemExit(1)
+    info(f"demo: refused as it must be: report {last.report_id} ({last.verdict})")
 
 
 def run() -> int:
@@ -78,9 +92,10 @@ def run() -> int:
 
     info("demo: first release: train the DAG, run suites, simulation and gates, promote on pass")
     step("release", RELEASED, *ws)
-    info("demo: a deliberately worse candidate (detector without night or crossings, one epoch): "
+    info("demo: a deliberately worse candidate (detector without night or crossings, 3 epochs): "
          "the gates must refuse it")
     step("release", RELEASED, *WORSE_CANDIDATE, *ws, expect=1)
+    check_refusal(workspace)
     step("release", "status", RELEASED, *ws)
     step("ledger", "verify", *ws)
     step("report", "list", *ws)
