@@ -128,6 +128,8 @@ class Planner:
         self._times = np.arange(self._steps + 1) * cfg.step_s
         self._decay = np.exp(-self._times / cfg.lateral_time_constant_s)
         self._index_cache: dict[tuple[float | None, int], np.ndarray] = {}
+        # No leader: rears at inf, speeds 0 (read only by the rollout, so one pair serves every plan).
+        self._no_leader = (np.full(self._steps + 1, np.inf), np.zeros(self._steps + 1), -1)
 
     def fingerprint_params(self) -> dict[str, Any]:
         """The config as plain JSON values."""
@@ -158,15 +160,15 @@ class Planner:
         cfg = self.config
         route = route if isinstance(route, Route) else Route.from_polyline(route)
         ego = np.asarray(ego_xy_m, dtype=np.float64).reshape(-1)
-        if ego.shape != (2,) or not np.isfinite(ego).all():
+        x, y = ego.tolist() if ego.shape == (2,) else (math.nan, math.nan)
+        if not (math.isfinite(x) and math.isfinite(y)):
             raise BadInput(f"ego_xy_m must be 2 finite numbers (x, y) [m], got {ego_xy_m!r}")
         if not (math.isfinite(ego_speed_mps) and ego_speed_mps >= 0):
             raise BadInput(f"ego_speed_mps={ego_speed_mps!r} must be a finite speed >= 0")
         v_desired = cfg.desired_speed_mps if desired_speed_mps is None else float(desired_speed_mps)
         if not v_desired > 0:
             raise BadInput(f"desired_speed_mps={desired_speed_mps!r} must be positive")
-        here = route.project(ego[None])
-        s0, d0 = float(here.station_m[0]), float(here.lateral_m[0])
+        s0, d0, _ = route.project_point(x, y)
         reach_m = max(ego_speed_mps, v_desired) * cfg.horizon_s + LOOKAHEAD_EXTRA_M
         window = (s0 - cfg.ego_length_m, s0 + reach_m)
 
@@ -175,11 +177,10 @@ class Planner:
         stop_m = self._stop_station(route, s0, ego_speed_mps, window, stop_lines_m, yellow_lines_m)
         station, speed, accel = self._rollout(s0, float(ego_speed_mps), v_desired, rear, lead_speed, stop_m)
 
-        xy, direction = route.at(station)
+        xy, direction, yaw = route.poses_at(station)
         if d0 != 0.0:
             offset = d0 * self._decay
             xy = xy + offset[:, None] * np.column_stack([-direction[:, 1], direction[:, 0]])
-        yaw = np.arctan2(direction[:, 1], direction[:, 0])
         return PlannedTrajectory(times_s=self._times.copy(), xy_m=xy, yaw_rad=yaw, speed_mps=speed,
                                  accel_mps2=accel, station_m=station, leader=leader,
                                  stopping_for_light=math.isfinite(stop_m))
@@ -191,10 +192,8 @@ class Planner:
         """Per plan step: the station of the leader's rear [m] (inf: none), its speed along the route, and
         the leader's index at the start (-1: none). Vectorised over agents and predicted steps."""
         cfg = self.config
-        n = self._steps + 1
-        nothing = (np.full(n, np.inf), np.zeros(n), -1)
         if agents_xy_m is None:
-            return nothing
+            return self._no_leader
         agents = np.asarray(agents_xy_m, dtype=np.float64)
         if agents.ndim == 2 and agents.shape[-1] == 2:
             agents = agents[:, None, :]  # positions now only: standing obstacles
@@ -202,42 +201,48 @@ class Planner:
             raise BadInput(f"agents_xy_m must be (A, S, 2) predicted positions, got {agents.shape}")
         n_agents, n_pred = agents.shape[:2]
         if n_agents == 0:
-            return nothing
+            return self._no_leader
         if n_pred > 1 and not (agents_step_s is not None and agents_step_s > 0):
             raise BadInput(f"agents_step_s={agents_step_s!r}: give the time between predicted positions [s]")
-        half = 0.5 * (np.full(n_agents, cfg.agent_length_m) if agents_length_m is None
-                      else np.broadcast_to(np.asarray(agents_length_m, dtype=np.float64), (n_agents,)))
+        if agents_length_m is None:
+            lengths = np.full(n_agents, cfg.agent_length_m)
+        else:
+            lengths = np.asarray(agents_length_m, dtype=np.float64)
+            if lengths.shape != (n_agents,):
+                lengths = np.broadcast_to(lengths, (n_agents,))
 
         corridor_m = cfg.lane_half_width_m + cfg.corridor_margin_m
         projection = route.project(agents.reshape(-1, 2), *window)  # NaN positions compare False below
-        station = projection.station_m
-        inside = (projection.distance_m < corridor_m) & (station > s0) & (station < window[1])
-        if not inside.any():
-            return nothing
+        station = projection.station_m.reshape(n_agents, n_pred)
+        distance = projection.distance_m.reshape(n_agents, n_pred)
+        inside = (distance < corridor_m) & (station > s0) & (station < window[1])
         # An agent in the ego's corridor now, at or behind the ego's front, follows the ego: it must yield to
         # the ego, not the other way round, so its predicted advance along the lane is no obstacle.
-        now_station = station.reshape(n_agents, n_pred)[:, 0]
-        now_in_lane = projection.distance_m.reshape(n_agents, n_pred)[:, 0] < corridor_m
-        follower = now_in_lane & (now_station <= s0 + 0.5 * cfg.ego_length_m)
-        inside = inside.reshape(n_agents, n_pred) & ~follower[:, None]
-        if not inside.any():
-            return nothing
-        occupied = np.where(inside, station.reshape(n_agents, n_pred), np.inf)
+        inside &= ~((distance[:, :1] < corridor_m) & (station[:, :1] <= s0 + 0.5 * cfg.ego_length_m))
+        # Only agents ever inside can lead (the others' rears stay at inf); a length that is not finite
+        # keeps its agent too, so that the arg-min below sees exactly what it would over every agent.
+        relevant = inside.any(axis=1)
+        finite = np.isfinite(lengths)
+        if not finite.all():
+            relevant |= ~finite
+        rows = relevant.nonzero()[0]
+        if len(rows) == 0:
+            return self._no_leader
+        occupied = np.where(inside[rows], station[rows], np.inf)
         # From each step on, the nearest station the agent will still occupy (reverse running minimum).
         ahead = np.minimum.accumulate(occupied[:, ::-1], axis=1)[:, ::-1]
-        speed = np.zeros_like(ahead)
+        speed = np.zeros(ahead.shape)
         if n_pred > 1:
-            with np.errstate(invalid="ignore"):  # inf - inf: an agent not (or no longer) ahead
-                change = np.diff(ahead, axis=1)
-            np.divide(np.maximum(change, 0.0), agents_step_s, out=speed[:, :-1], where=np.isfinite(change))
+            # The rate of change of `ahead`, where it stays finite (`ahead` never decreases along a row, so
+            # the change is >= 0; where the agent is no longer ahead the speed stays 0).
+            np.subtract(ahead[:, 1:], ahead[:, :-1], out=speed[:, :-1], where=ahead[:, 1:] < np.inf)
+            speed[:, :-1] /= agents_step_s
             speed[:, -1] = speed[:, -2]
         index = self._prediction_index(agents_step_s, n_pred)
-        rears = ahead - half[:, None]  # (A, S) station of each agent's rear
-        leader = np.argmin(rears, axis=0)  # (S,)
-        columns = np.arange(n_pred)
-        rear, lead_speed = rears[leader, columns], speed[leader, columns]
-        first = int(leader[0]) if np.isfinite(rear[0]) else -1
-        return rear[index], lead_speed[index], first
+        rears = ahead - 0.5 * lengths[rows, None]  # (R, S) station of each agent's rear
+        leader = rears.argmin(axis=0)[index]  # (T+1,) the leader at each plan step
+        rear = rears[leader, index]
+        return rear, speed[leader, index], int(rows[leader[0]]) if math.isfinite(rear[0]) else -1
 
     def _prediction_index(self, agents_step_s: float | None, n_pred: int) -> np.ndarray:
         """Predicted step in force at each plan step: the latest at or before it (cached per grid)."""

@@ -12,8 +12,9 @@ and segments, optionally restricted to a window of stations (the planner's look-
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,6 +43,7 @@ class Route:
 
     `along_low_m` / `along_high_m` (K-1,) bound where a point's foot may lie along each segment: 0 and
     its length, except -inf before the first segment and +inf after the last (the route runs on).
+    `headings_rad` (K-1,) is each segment's direction of travel as an angle (derived).
     """
 
     points_m: np.ndarray
@@ -50,6 +52,17 @@ class Route:
     lengths_m: np.ndarray
     along_low_m: np.ndarray
     along_high_m: np.ndarray
+    headings_rad: np.ndarray = field(init=False, repr=False)
+    # Per segment as Python floats (start x, y, direction x, y, along low, high, station): the planner
+    # projects one point or one segment's window every step, where numpy's per-call overhead dominates.
+    _segments: tuple[tuple[float, ...], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        directions = self.directions
+        object.__setattr__(self, "headings_rad", np.arctan2(directions[:, 1], directions[:, 0]))
+        columns = (self.points_m[:-1, 0], self.points_m[:-1, 1], directions[:, 0], directions[:, 1],
+                   self.along_low_m, self.along_high_m, self.stations_m[:-1])
+        object.__setattr__(self, "_segments", tuple(zip(*(c.tolist() for c in columns), strict=True)))
 
     @classmethod
     def from_polyline(cls, points_m: np.ndarray, merge_turn_rad: float = MERGE_TURN_RAD) -> Route:
@@ -84,11 +97,14 @@ class Route:
         give NaN. Vectorised over points and segments; a one-segment window skips the arg-min.
         """
         xy = np.asarray(xy_m, dtype=np.float64).reshape(-1, 2)
-        n_segments = len(self.lengths_m)
-        first = max(int(np.searchsorted(self.stations_m, lo_m, side="right")) - 1, 0) if lo_m > 0 else 0
-        last = min(int(np.searchsorted(self.stations_m, hi_m, side="left")), n_segments) \
-            if hi_m < self.stations_m[-1] else n_segments
-        last = max(last, first + 1)
+        first, last = self._window(lo_m, hi_m)
+        if last - first == 1:  # the usual window of a plan: the same arithmetic on one segment's scalars
+            x0, y0, dx, dy, low, high, station = self._segments[first]
+            east, north = xy[:, 0] - x0, xy[:, 1] - y0
+            along = east * dx + north * dy
+            across = north * dx - east * dy
+            over = along - np.minimum(np.maximum(along, low), high)
+            return Projection(station + along - over, across, np.sqrt(over * over + across * across))
         start, direction = self.points_m[first:last], self.directions[first:last]
         delta = xy[:, None, :] - start[None]  # (P, S, 2)
         along = delta[..., 0] * direction[:, 0] + delta[..., 1] * direction[:, 1]
@@ -96,21 +112,49 @@ class Route:
         # np.minimum/np.maximum, not np.clip: its Python wrapper costs more than the whole projection.
         over = along - np.minimum(np.maximum(along, self.along_low_m[first:last]), self.along_high_m[first:last])
         distance_sq = over * over + across * across
-        if last - first == 1:
-            return Projection(self.stations_m[first] + along[:, 0] - over[:, 0], across[:, 0],
-                              np.sqrt(distance_sq[:, 0]))
         nearest = np.argmin(distance_sq, axis=1)[:, None]
         pick = np.take_along_axis
         return Projection(self.stations_m[first:last][nearest[:, 0]] + pick(along - over, nearest, 1)[:, 0],
                           pick(across, nearest, 1)[:, 0], np.sqrt(pick(distance_sq, nearest, 1)[:, 0]))
 
+    def project_point(self, x_m: float, y_m: float) -> tuple[float, float, float]:
+        """`project` of one point on the whole route: (station, lateral offset, distance) [m] as floats."""
+        if len(self._segments) > 1:
+            projection = self.project(np.array([[x_m, y_m]]))
+            return float(projection.station_m[0]), float(projection.lateral_m[0]), float(projection.distance_m[0])
+        # One segment: project's arithmetic on Python floats (max/min keep NaN like np.maximum/np.minimum).
+        x0, y0, dx, dy, low, high, station = self._segments[0]
+        east, north = x_m - x0, y_m - y0
+        along = east * dx + north * dy
+        across = north * dx - east * dy
+        over = along - min(max(along, low), high)
+        return station + along - over, across, math.sqrt(over * over + across * across)
+
     def at(self, station_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T, 2) world points and (T, 2) unit directions of travel at stations, straight beyond the ends."""
+        xy, direction, _ = self.poses_at(station_m)
+        return xy, direction
+
+    def poses_at(self, station_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`at`, and the (T,) headings [rad] of those directions."""
         station = np.asarray(station_m, dtype=np.float64).reshape(-1)
-        segment = np.searchsorted(self.stations_m, station, side="right") - 1
-        segment = np.minimum(np.maximum(segment, 0), len(self.lengths_m) - 1)
+        if len(self._segments) == 1:
+            segment = np.zeros(len(station), dtype=np.intp)
+        else:
+            segment = self.stations_m.searchsorted(station, side="right") - 1
+            segment = np.minimum(np.maximum(segment, 0), len(self.lengths_m) - 1)
         direction = self.directions[segment]
-        return self.points_m[segment] + (station - self.stations_m[segment])[:, None] * direction, direction
+        xy = self.points_m[segment] + (station - self.stations_m[segment])[:, None] * direction
+        return xy, direction, self.headings_rad[segment]
+
+    def _window(self, lo_m: float, hi_m: float) -> tuple[int, int]:
+        """Segments [first, last) overlapping stations [lo_m, hi_m] (at least one; beyond the end, the last)."""
+        n_segments = len(self.lengths_m)
+        first = min(max(int(self.stations_m.searchsorted(lo_m, side="right")) - 1, 0), n_segments - 1) \
+            if lo_m > 0 else 0
+        last = min(int(self.stations_m.searchsorted(hi_m, side="left")), n_segments) \
+            if hi_m < self.stations_m[-1] else n_segments
+        return first, max(last, first + 1)
 
 
 def _merge_collinear(points: np.ndarray, merge_turn_rad: float) -> np.ndarray:

@@ -86,8 +86,8 @@ class FrameArrays:
     ego_yaw_rad: np.ndarray  # (F,)
     ego_speed_mps: np.ndarray  # (F,)
     gt_boxes: np.ndarray  # (F, N, 7), NaN padding
-    gt_classes: np.ndarray  # (F, N) object (str), "" padding
-    gt_ids: np.ndarray  # (F, N) object (str), "" padding
+    gt_classes: np.ndarray  # (F, N) str, "" padding
+    gt_ids: np.ndarray  # (F, N) str, "" padding
     gt_velocity_mps: np.ndarray  # (F, N, 2)
     det_xy_m: np.ndarray  # (F, D, 2), NaN padding (and NaN on frames without a sweep)
     track_xy_m: np.ndarray  # (F, T, 2), NaN padding
@@ -105,8 +105,8 @@ class FrameArrays:
             ego_xy_m=poses[:, :2], ego_yaw_rad=poses[:, 3],
             ego_speed_mps=np.array([f.ego_speed_mps for f in frames], dtype=np.float64),
             gt_boxes=pad([f.gt_boxes for f in frames], (7,), np.nan),
-            gt_classes=pad([f.gt_classes for f in frames], (), "", dtype=object),
-            gt_ids=pad([f.gt_track_ids for f in frames], (), "", dtype=object),
+            gt_classes=pad([f.gt_classes for f in frames], (), "", dtype=None),
+            gt_ids=pad([f.gt_track_ids for f in frames], (), "", dtype=None),
             gt_velocity_mps=pad([f.gt_velocities_mps for f in frames], (2,), np.nan),
             det_xy_m=pad([f.det_boxes[:, :2] for f in frames], (2,), np.nan),
             track_xy_m=pad([f.track_xy_m for f in frames], (2,), np.nan),
@@ -115,20 +115,23 @@ class FrameArrays:
             plan_ok=ok)
 
 
-def pad(rows: Sequence[np.ndarray], tail: tuple[int, ...], fill: object, dtype: type = np.float64) -> np.ndarray:
+def pad(rows: Sequence[np.ndarray], tail: tuple[int, ...], fill: object, dtype: type | None = np.float64
+        ) -> np.ndarray:
     """Stack ragged per-frame arrays (n_f, *tail) into (F, max n_f, *tail), padded with `fill`, without a loop
-    over their rows (strings: dtype=object)."""
+    over their rows (dtype None: the rows' own, e.g. strings as wide as the widest)."""
     counts = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     width = int(counts.max()) if len(counts) else 0
+    if width == 0:
+        return np.full((len(rows), 0, *tail), fill, dtype=dtype)
+    try:
+        joined = np.concatenate(rows)
+    except ValueError:  # an empty row without the tail's shape
+        joined = np.concatenate([np.asarray(r).reshape(-1, *tail) for r in rows])
+    dtype = joined.dtype if dtype is None else dtype
+    if len(joined) == len(rows) * width:  # every row full (the same agents every frame): nothing to pad
+        return joined.astype(dtype, copy=False).reshape(len(rows), width, *tail)
     out = np.full((len(rows), width, *tail), fill, dtype=dtype)
-    if width:
-        try:
-            joined = np.concatenate(rows)
-        except ValueError:  # an empty row without the tail's shape
-            joined = np.concatenate([np.asarray(r).reshape(-1, *tail) for r in rows])
-        frame = np.repeat(np.arange(len(rows)), counts)
-        slot = np.arange(len(joined)) - np.repeat(np.cumsum(counts) - counts, counts)
-        out[frame, slot] = joined
+    out[np.arange(width) < counts[:, None]] = joined  # row-major: frame by frame, slot by slot, as joined
     return out
 
 

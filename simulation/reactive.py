@@ -37,6 +37,7 @@ from andon.simulation.box_geometry import support_extents
 CLASS_NAMES = np.asarray(CLASSES)
 # IDM standstill gap of an agent behind the ego, per class (CLASSES order: vehicle, pedestrian, cyclist, static) [m]
 MIN_GAP_BY_CLASS_M = np.array([2.0, 0.5, 1.5, 0.0])
+_NO_ROWS, _NO_GAPS = np.zeros(0, dtype=np.int64), np.zeros(0)  # read, never written
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +211,14 @@ class ReactiveAgents:
         self._screen_m2 = (self.params.lookahead_m + 2 * (ego_reach_m + agent_reach_m) + self.params.lateral_margin_m) ** 2
         n_agents, n_frames = agents.present.shape
         self._n_frames = n_frames
-        # Everything a frame needs, precomputed for all frames at once (one column per frame).
-        self._boxes = np.concatenate([agents.xy_m, agents.z_m[..., None], agents.size_m, agents.yaw_rad[..., None]],
-                                     axis=-1)  # (A, F, 7)
-        self._cos, self._sin = np.cos(agents.yaw_rad), np.sin(agents.yaw_rad)
+        # Everything a frame needs, precomputed for all frames at once and stored frame-major (F, A, ...), so
+        # that one frame's values are one contiguous block.
+        boxes = np.concatenate([agents.xy_m, agents.z_m[..., None], agents.size_m, agents.yaw_rad[..., None]], axis=-1)
+        self._boxes_f = np.ascontiguousarray(boxes.transpose(1, 0, 2))  # (F, A, 7)
+        self._velocity_f = np.ascontiguousarray(agents.velocity_mps.transpose(1, 0, 2))  # (F, A, 2)
+        self._codes_f = np.ascontiguousarray(agents.class_codes.T)  # (F, A)
+        self._present_f = np.ascontiguousarray(agents.present.T)  # (F, A)
+        self._cos_f, self._sin_f = np.cos(self._boxes_f[..., 6]), np.sin(self._boxes_f[..., 6])  # (F, A)
         self._min_gap = MIN_GAP_BY_CLASS_M[agents.class_codes]
         # One sorted key over every row: row r's stations shifted by r * offset (rows never interleave).
         self._offset = float(agents.station_m.max()) + 1.0 if agents.station_m.size else 1.0
@@ -248,7 +253,7 @@ class ReactiveAgents:
         """
         ag = self.agents
         s_log, v_log = ag.station_m[:, frame], ag.speed_mps[:, frame]
-        blocked_rows, gap_m = np.zeros(0, dtype=np.int64), np.zeros(0)
+        blocked_rows, gap_m = _NO_ROWS, _NO_GAPS
         self._previous = max(frame - 1, 0)
         if self.reactive and frame > 0 and dt_s > 0.0:
             blocked_rows, gap_m = self._blocked(frame, ego_xy_m, ego_yaw_rad)
@@ -286,20 +291,20 @@ class ReactiveAgents:
         (it bounds the along and across reach of any blocking pair), then the exact extents of the ego's
         box along and across each agent's heading.
         """
-        p, ag = self.params, self.agents
+        p = self.params
         previous = self._previous
-        xy, cos, sin = ag.xy_m[:, previous], self._cos[:, previous], self._sin[:, previous]
+        xy, cos, sin = self._boxes_f[previous, :, :2], self._cos_f[previous], self._sin_f[previous]
         if len(self._lagging):
             xy, cos, sin = xy.copy(), cos.copy(), sin.copy()
             xy[self._lagging] = self._lag_xy
             cos[self._lagging], sin[self._lagging] = np.cos(self._lag_yaw), np.sin(self._lag_yaw)
         dx, dy = ego_xy_m[0] - xy[:, 0], ego_xy_m[1] - xy[:, 1]
-        rows = np.flatnonzero((dx * dx + dy * dy < self._screen_m2) & ag.present[:, frame])  # within reach at all
+        rows = ((dx * dx + dy * dy < self._screen_m2) & self._present_f[frame]).nonzero()[0]  # within reach at all
         if len(rows) == 0:
-            return rows, np.zeros(0)
+            return rows, _NO_GAPS
         cos, sin, dx, dy = cos[rows], sin[rows], dx[rows], dy[rows]
         ahead, left = cos * dx + sin * dy, cos * dy - sin * dx
-        size = ag.size_m[rows, frame]
+        size = self._boxes_f[frame, rows, 3:5]
         along, across = support_extents(self._ego_half, np.float64(ego_yaw_rad), np.arctan2(sin, cos))
         gap = ahead - 0.5 * size[:, 0] - along
         keep = (ahead > 0.0) & (gap < p.lookahead_m) & (np.abs(left) < 0.5 * size[:, 1] + across + p.lateral_margin_m)
@@ -343,10 +348,9 @@ class ReactiveAgents:
 
     def _frame(self, frame: int) -> AgentFrame:
         """The agents present at `frame`: logged boxes, lagging ones moved back along their paths."""
-        ag = self.agents
-        rows = np.flatnonzero(ag.present[:, frame])
-        boxes = self._boxes[rows, frame]
-        velocity = ag.velocity_mps[rows, frame]
+        rows = self._present_f[frame].nonzero()[0]
+        boxes = self._boxes_f[frame][rows]
+        velocity = self._velocity_f[frame][rows]
         if len(self._lagging):
             mine = np.searchsorted(rows, self._lagging)
             shown = (mine < len(rows)) & (rows[np.minimum(mine, len(rows) - 1)] == self._lagging)
@@ -354,4 +358,4 @@ class ReactiveAgents:
             boxes[at, :2], boxes[at, 6] = self._lag_xy[shown], yaw
             velocity = velocity.copy()
             velocity[at] = self._speed[self._lagging[shown], None] * np.column_stack([np.cos(yaw), np.sin(yaw)])
-        return AgentFrame(rows=rows, boxes=boxes, class_codes=ag.class_codes[rows, frame], velocity_mps=velocity)
+        return AgentFrame(rows=rows, boxes=boxes, class_codes=self._codes_f[frame][rows], velocity_mps=velocity)

@@ -62,6 +62,7 @@ _EMPTY7 = np.zeros((0, 7))
 _NO_NAMES = np.zeros(0, dtype=CLASS_NAMES.dtype)
 _SORTED_CODES = np.argsort(CLASS_NAMES)
 _SORTED_NAMES = CLASS_NAMES[_SORTED_CODES]
+_CODE_OF = {name: code for code, name in enumerate(CLASSES)}
 
 
 @dataclass
@@ -268,34 +269,41 @@ class _Replay:
             if stack.predictor is not None else None
         self.moved_sweep = False
         self.cv_times_s = np.arange(stack.prediction_horizon_steps + 1) * stack.prediction_step_s
+        self.track_id_list = self.agents.track_ids.tolist()  # the detector's Frame takes lists of str
         self.last_step_ns: int | None = None
 
     def run(self) -> ScenarioTrace:
         stack, ego, chosen = self.stack, self.ego, self.chosen
         stack.tracker.reset()
+        stamps = ego.timestamps_ns.tolist()  # Python ints: per-frame arithmetic on numpy scalars costs more
+        last = len(stamps) - 1
         first = int(chosen[0])
         pose = ego.poses[first].copy()
         speed = float(ego.speed_mps[first])
         previous = (pose[:2].copy(), float(pose[3]), speed)
         frames: list[FrameTrace] = []
+        stamp = stamps[first]
         for k, i in enumerate(chosen.tolist()):
-            stamp = int(ego.timestamps_ns[i])
-            dt_s = 0.0 if k == 0 else (stamp - int(ego.timestamps_ns[chosen[k - 1]])) * 1e-9
+            dt_s = 0.0 if k == 0 else (stamps[i] - stamp) * 1e-9
+            stamp = stamps[i]
             if not self.closed:
                 pose, speed = ego.poses[i].copy(), float(ego.speed_mps[i])
             truth = self.mover.step(k, dt_s, *previous)
-            detections, has_sweep = self._detect(i, k, pose, truth)
+            detections, has_sweep = self._detect(i, k, stamp, pose, truth)
             tracks = self._track(stamp, detections, has_sweep)
             modes, probs, planner_agents = self._predict(stamp, tracks)
             plan, leader, error = self._plan(stamp, pose, speed, tracks, planner_agents)
-            next_dt_s = self._next_dt_s(i, dt_s)
+            if i < last:
+                next_dt_s = (stamps[i + 1] - stamp) * 1e-9
+            else:
+                next_dt_s = dt_s if dt_s > 0 else stack.planner.config.step_s
             if self.closed:
                 next_pose, next_speed = self._advance(pose, speed, plan, next_dt_s)
-                next_pose[2] = ego.poses[min(i + 1, len(ego.timestamps_ns) - 1), 2]  # the ground under the log
+                next_pose[2] = ego.poses[min(i + 1, last), 2]  # the ground under the log
             else:
-                j = min(i + 1, len(ego.timestamps_ns) - 1)
+                j = min(i + 1, last)
                 next_pose, next_speed = ego.poses[j], float(ego.speed_mps[j])
-            accel = (next_speed - speed) / next_dt_s if (i + 1 < len(ego.timestamps_ns) or self.closed) else 0.0
+            accel = (next_speed - speed) / next_dt_s if (i < last or self.closed) else 0.0
             frames.append(self._frame_trace(k, stamp, pose, speed, accel, truth, has_sweep, detections, tracks, modes,
                                             probs, plan, leader, error))
             previous = (pose[:2].copy(), float(pose[3]), speed)
@@ -304,13 +312,7 @@ class _Replay:
         return self._trace(tuple(frames))
 
     # ----- per frame ----------------------------------------------------------------------------
-    def _next_dt_s(self, i: int, dt_s: float) -> float:
-        stamps = self.ego.timestamps_ns
-        if i + 1 < len(stamps):
-            return (int(stamps[i + 1]) - int(stamps[i])) * 1e-9
-        return dt_s if dt_s > 0 else self.stack.planner.config.step_s
-
-    def _detect(self, i: int, k: int, pose: np.ndarray, truth: AgentFrame) -> tuple[Detections, bool]:
+    def _detect(self, i: int, k: int, stamp: int, pose: np.ndarray, truth: AgentFrame) -> tuple[Detections, bool]:
         """The frame's detections in the world frame, and whether the detector saw the frame."""
         stack = self.stack
         if stack.reads_points and self.sensor is None:  # open loop: the logged frame as it is
@@ -320,18 +322,18 @@ class _Replay:
             if stack.reads_points:
                 points = self.sensor.points(self.log.frames[i], k, pose, truth.boxes)
                 self.moved_sweep |= points is not None and self.sensor.approximation != ""
-            seen = frame_at_pose(int(self.ego.timestamps_ns[i]), pose, truth.boxes,
-                                 CLASS_NAMES[truth.class_codes].tolist(), self.agents.track_ids[truth.rows].tolist(),
-                                 truth.velocity_mps, points)
+            seen = frame_at_pose(stamp, pose, truth.boxes, [CLASSES[c] for c in truth.class_codes.tolist()],
+                                 [self.track_id_list[r] for r in truth.rows.tolist()], truth.velocity_mps, points)
         output = stack.detect(seen)
         if output is None:
             return _NO_DETECTIONS, False
         boxes, names, codes, scores = _checked(output, self.scenario.scenario_id, k)
-        c, s = math.cos(pose[3]), math.sin(pose[3])
+        yaw = float(pose[3])
+        c, s = math.cos(yaw), math.sin(yaw)
         world = boxes.copy()
         world[:, :2] = boxes[:, :2] @ np.array([[c, s], [-s, c]]) + pose[:2]
         world[:, 2] += pose[2]
-        world[:, 6] = np.pi - np.mod(np.pi - (boxes[:, 6] + pose[3]), 2 * np.pi)
+        world[:, 6] = np.pi - np.mod(np.pi - (boxes[:, 6] + yaw), 2 * np.pi)
         return Detections(world, names, codes, scores), True
 
     def _track(self, stamp: int, detections: Detections, has_sweep: bool) -> dict[str, np.ndarray]:
@@ -340,19 +342,20 @@ class _Replay:
         if has_sweep:
             scores = detections.scores
             # Scores all above the tracker's floor filter nothing: the tracker's quicker path without them.
-            if len(scores) and scores.min() < tracker.config.min_score:
+            if len(scores) and np.minimum.reduce(scores) < tracker.config.min_score:
                 tracker.step(detections.boxes[:, :2], detections.codes, stamp, scores)
             else:
                 tracker.step(detections.boxes[:, :2], detections.codes, stamp)
             self.last_step_ns = stamp
         table = tracker.tracks()
-        xy = table.states[:, :2]
-        if self.last_step_ns is not None and stamp != self.last_step_ns:
-            xy = xy + table.states[:, 2:] * ((stamp - self.last_step_ns) * 1e-9)
+        states = table.states  # the table's own copy
+        if self.last_step_ns is not None and stamp != self.last_step_ns:  # coasting since the last step
+            states[:, :2] += states[:, 2:] * ((stamp - self.last_step_ns) * 1e-9)
         if self.history is not None:
-            self.history.record(stamp, table.track_ids, xy)
+            self.history.record(stamp, table.track_ids, states[:, :2])
         keep = table.confirmed
-        return {"ids": table.track_ids[keep], "xy": xy[keep], "velocity": table.states[keep, 2:],
+        confirmed = states[keep]  # one gather: positions and velocities are views of it
+        return {"ids": table.track_ids[keep], "xy": confirmed[:, :2], "velocity": confirmed[:, 2:],
                 "codes": table.class_codes[keep]}
 
     def _predict(self, stamp: int, tracks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -360,8 +363,9 @@ class _Replay:
         stack = self.stack
         n = len(tracks["ids"])
         if stack.predictor is None or n == 0:
-            # constant_velocity_rollout's rule (tracker velocities are finite), on a time grid built once
-            rollout = tracks["xy"][:, None, :] + self.cv_times_s[None, :, None] * tracks["velocity"][:, None, :]
+            # constant_velocity_rollout's rule (tracker velocities are finite), on a time grid built once; computed
+            # as (T, 2, F+1), time innermost (a last axis of 2 makes numpy loop slowly), and seen as (T, F+1, 2)
+            rollout = (tracks["xy"][:, :, None] + tracks["velocity"][:, :, None] * self.cv_times_s).transpose(0, 2, 1)
             return rollout[:, None, 1:], np.ones((n, 1)), rollout
         from andon.datasets.features import prediction_features_batch
 
@@ -395,8 +399,10 @@ class _Replay:
                 stop_lines_m=lines if lines is not None and len(lines) else None)
         except Exception as exc:  # fail closed: a planner failure is a disengagement, never a crashed replay
             return None, -1, f"{type(exc).__name__}: {exc}"
-        # A sum is finite exactly when every term is (plan values are far from overflowing).
-        if not math.isfinite(float(plan.xy_m.sum()) + float(plan.speed_mps.sum()) + float(plan.accel_mps2.sum())):
+        # A sum is finite exactly when every term is (plan values are far from overflowing); np.add.reduce is
+        # ndarray.sum without its Python wrapper.
+        total = np.add.reduce(plan.xy_m, axis=None) + np.add.reduce(plan.speed_mps) + np.add.reduce(plan.accel_mps2)
+        if not math.isfinite(total):
             return None, -1, "the plan holds NaN or infinite values"
         leader = int(ids[plan.leader]) if 0 <= plan.leader < len(ids) else -1
         return plan, leader, ""
@@ -437,7 +443,7 @@ class _Replay:
         else:
             plan_xy, plan_speed, plan_accel = plan.xy_m, plan.speed_mps, plan.accel_mps2
         return FrameTrace(
-            index=k, timestamp_ns=stamp, ego_pose=np.asarray(pose, dtype=np.float64).copy(), ego_speed_mps=float(speed),
+            index=k, timestamp_ns=stamp, ego_pose=pose.copy(), ego_speed_mps=float(speed),
             ego_accel_mps2=float(accel), gt_boxes=truth.boxes, gt_classes=CLASS_NAMES[truth.class_codes],
             gt_track_ids=self.agents.track_ids[truth.rows], gt_velocities_mps=truth.velocity_mps, has_sweep=has_sweep,
             det_boxes=detections.boxes, det_classes=detections.names, det_scores=detections.scores,
@@ -472,11 +478,13 @@ def _checked(output: Any, scenario_id: str, index: int) -> tuple[np.ndarray, np.
     Raises:
         BadInput: naming the scenario and frame.
     """
-    where = f"the detector's output for frame {index} of scenario {scenario_id}"
+    def where() -> str:  # the message is built only for a bad output (this runs every frame)
+        return f"the detector's output for frame {index} of scenario {scenario_id}"
+
     try:
         boxes, classes, scores = output
     except (TypeError, ValueError):
-        raise BadInput(f"{where} must be (boxes (D, 7), classes (D,), scores (D,)), got {type(output).__name__}") \
+        raise BadInput(f"{where()} must be (boxes (D, 7), classes (D,), scores (D,)), got {type(output).__name__}") \
             from None
     boxes = np.asarray(boxes, dtype=np.float64)
     boxes = boxes.reshape(0, 7) if boxes.size == 0 else boxes
@@ -485,12 +493,17 @@ def _checked(output: Any, scenario_id: str, index: int) -> tuple[np.ndarray, np.
         names = names.astype(str)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if boxes.ndim != 2 or boxes.shape[1] != 7 or names.shape != (len(boxes),) or len(scores) != len(boxes):
-        raise BadInput(f"{where}: boxes {boxes.shape}, {len(names)} classes and {len(scores)} scores; give (D, 7) "
+        raise BadInput(f"{where()}: boxes {boxes.shape}, {len(names)} classes and {len(scores)} scores; give (D, 7) "
                        f"boxes with one class and one score each")
-    if not math.isfinite(float(boxes.sum()) + float(scores.sum())):  # a sum is finite when every term is
-        raise BadInput(f"{where}: boxes and scores must be finite")
-    slot = np.minimum(np.searchsorted(_SORTED_NAMES, names), len(_SORTED_NAMES) - 1)
+    if not math.isfinite(np.add.reduce(boxes, axis=None) + np.add.reduce(scores)):  # finite when every term is
+        raise BadInput(f"{where()}: boxes and scores must be finite")
+    if isinstance(classes, list):  # what detectors return: one dict look-up per name
+        try:
+            return boxes, names, np.fromiter(map(_CODE_OF.__getitem__, classes), np.int64, len(classes)), scores
+        except (KeyError, TypeError):
+            pass  # not a class name: the sorted search below names the unknown ones
+    slot = np.minimum(_SORTED_NAMES.searchsorted(names), len(_SORTED_NAMES) - 1)
     known = _SORTED_NAMES[slot] == names
     if not known.all():
-        raise BadInput(f"{where}: unknown classes {sorted(set(names[~known].tolist()))}; map them to {list(CLASSES)}")
+        raise BadInput(f"{where()}: unknown classes {sorted(set(names[~known].tolist()))}; map them to {list(CLASSES)}")
     return boxes, names, _SORTED_CODES[slot], scores

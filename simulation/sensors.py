@@ -135,11 +135,12 @@ def frame_at_pose(timestamp_ns: int, pose: np.ndarray, boxes_world: np.ndarray, 
         velocities_world_mps: (N, 2) world velocities.
         points: the sweep in the ego frame of `pose`, or None.
     """
-    x, y, z, yaw = (float(v) for v in pose)
+    x, y, z, yaw = np.asarray(pose, dtype=np.float64).tolist()
     c, s = math.cos(yaw), math.sin(yaw)
     to_ego = np.array([[c, -s], [s, c]])  # row vectors @ to_ego: turned by -yaw
     boxes = np.array(boxes_world, dtype=np.float64)
-    boxes[:, :2] -= (x, y)
+    boxes[:, 0] -= x
+    boxes[:, 1] -= y
     boxes[:, :2] = boxes[:, :2] @ to_ego
     boxes[:, 2] -= z
     headings = boxes[:, 6]  # wrapped into (-pi, pi] in place

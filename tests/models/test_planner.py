@@ -141,6 +141,28 @@ def test_route_geometry() -> None:
         Route.from_polyline(np.array([[1.0, 1.0], [1.0, 1.0]]))
 
 
+def test_route_shortcuts_agree_with_the_general_computation() -> None:
+    """One point (the planner's ego) and one segment take Python floats; they give what the arrays give."""
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-50, 50, (200, 2))
+    for route in (STRAIGHT, Route.from_polyline(np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [30.0, 12.0]]))):
+        whole = route.project(points)
+        single = np.array([route.project_point(x, y) for x, y in points.tolist()])
+        assert np.array_equal(single, np.column_stack([whole.station_m, whole.lateral_m, whole.distance_m]))
+        stations = rng.uniform(-20, route.length_m + 20, 50)
+        xy, direction, yaw = route.poses_at(stations)
+        assert np.array_equal(yaw, np.arctan2(direction[:, 1], direction[:, 0]))
+        assert all(np.array_equal(a, b) for a, b in zip(route.at(stations), (xy, direction), strict=True))
+
+
+def test_a_window_past_the_end_of_a_short_route_projects_on_its_straight_continuation() -> None:
+    bend = Route.from_polyline(np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]))
+    projection = bend.project(np.array([[10.5, 40.0]]), 25.0, 60.0)  # beyond the last station (20 m)
+    np.testing.assert_allclose([projection.station_m[0], projection.lateral_m[0]], [50.0, -0.5])
+    plan = Planner().plan([10.0, 35.0], np.pi / 2, 5.0, bend)  # the ego 15 m past the route's end
+    assert np.all(np.diff(plan.xy_m[:, 1]) > 0) and np.allclose(plan.xy_m[:, 0], 10.0)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"ego_speed_mps": -1.0}, "ego_speed_mps"),
     ({"agents_xy_m": np.zeros((2, 3, 3))}, "agents_xy_m"),

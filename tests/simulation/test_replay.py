@@ -214,6 +214,23 @@ def test_replays_are_deterministic() -> None:
     assert first.events == second.events and first.km == second.km
 
 
+def test_a_stack_reused_across_scenarios_replays_each_the_same() -> None:
+    """A stack is loaded once and replays many scenarios: nothing of one replay may leak into the next."""
+    from andon.simulation.stack import stand_in_stack
+
+    busy = crafted_log(CRUISE, [Agent("car", "vehicle", moving(20.0, 0.0, 3.0)), Agent("p", "pedestrian",
+                                moving(30.0, -6.0, 0.0, 1.0), size_m=(0.6, 0.6, 1.8))], log_id="busy")
+    stack = stand_in_stack(seed=3)
+    first = replay_scenario(busy, whole_log(busy), stack, ReplayConfig())
+    replay_scenario(_standing_car_log(), whole_log(_standing_car_log()), stack, ReplayConfig(mode=OPEN_LOOP))
+    again = replay_scenario(busy, whole_log(busy), stack, ReplayConfig())
+    for a, b in zip(first.frames, again.frames, strict=True):
+        for name in a.__slots__:
+            x, y = getattr(a, name), getattr(b, name)
+            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f") if isinstance(x, np.ndarray) else x == y, name
+    assert first.events == again.events and first.km == again.km
+
+
 def test_frames_the_detector_cannot_see_are_no_tracker_step() -> None:
     log = crafted_log(CRUISE, [Agent("car", "vehicle", moving(20.0, 0.0, 3.0))], duration_s=3.0)
 
