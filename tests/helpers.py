@@ -1,6 +1,12 @@
-"""Test helpers: small hand-made logs."""
+"""Test helpers: small hand-made logs, and running the real `andon` console entry point."""
 
 from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,3 +28,19 @@ def make_log(name: str = "drive", n_frames: int = 20, n_boxes: int = 4, seed: in
                             boxes=boxes, classes=["vehicle"] * n_boxes,
                             track_ids=[f"t{k}" for k in range(n_boxes)], points=points))
     return ImportedLog(source=source, name=name, frames=frames, tags=tags)
+
+
+def run_andon(argv: Sequence[str]) -> int:
+    """`andon ARGV` through the real entry point (andon.cli.main): the exit code."""
+    from andon.cli import main
+
+    return main(list(argv))
+
+
+def andon_json(argv: Sequence[str]) -> tuple[int, Any]:
+    """(exit code, the one JSON document `andon ARGV` printed on stdout, or None when it printed nothing)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run_andon(argv)
+    text = out.getvalue()
+    return code, (json.loads(text) if text.strip() else None)

@@ -26,12 +26,9 @@ from scipy import stats
 from andon.gates.bootstrap import paired_mean_bootstrap
 from andon.gates.detection_bootstrap import bootstrap_map, match_detections
 from andon.models.detection_metrics import DetectionSet
+from tests.benchmarks.measure import peak_rss_mb
 
 SPREAD_M = 50.0
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _cpu_s() -> float:
@@ -95,7 +92,7 @@ def test_bench_map_difference_bootstrap(benchmark: BenchmarkFixture, n_scenarios
         resamples=resamples, match_both_s=round(match_s, 3), bootstrap_s=round(min(seconds), 3),
         bootstrap_cpu_s=round(min(cpu), 3),
         mAP=round(result.mean_ap.estimate, 5), mAP_difference=round(difference.estimate, 5),
-        difference_bounds=[round(difference.low, 5), round(difference.high, 5)], peak_rss_mb=_peak_rss_mb())
+        difference_bounds=[round(difference.low, 5), round(difference.high, 5)], peak_rss_mb=peak_rss_mb())
     assert difference.low <= difference.high
     assert difference.estimate > 0.0  # the less noisy candidate is better
     assert min(seconds) < 60.0  # gross bound only; the target (< 5 s) is reported, not asserted
@@ -116,7 +113,7 @@ def _compare_with_scipy(benchmark: BenchmarkFixture, n_scenarios: int, resamples
         return result
 
     ours = benchmark.pedantic(timed, rounds=1, iterations=1)
-    ours_rss_mb = _peak_rss_mb()
+    ours_rss_mb = peak_rss_mb()
     differences = candidate - baseline
     start, start_cpu = time.perf_counter(), _cpu_s()
     theirs = stats.bootstrap((differences,), np.mean, n_resamples=resamples, confidence_level=0.90,
@@ -126,7 +123,7 @@ def _compare_with_scipy(benchmark: BenchmarkFixture, n_scenarios: int, resamples
     benchmark.extra_info.update(
         scenarios=n_scenarios, resamples=resamples, ours_s=round(min(ours_s), 3), scipy_s=round(scipy_s, 3),
         speedup=round(ratio, 1), ours_cpu_s=round(min(ours_cpu), 3), scipy_cpu_s=round(scipy_cpu_s, 3),
-        cpu_speedup=round(scipy_cpu_s / min(ours_cpu), 1), ours_peak_rss_mb=ours_rss_mb, peak_rss_after_scipy_mb=_peak_rss_mb(),
+        cpu_speedup=round(scipy_cpu_s / min(ours_cpu), 1), ours_peak_rss_mb=ours_rss_mb, peak_rss_after_scipy_mb=peak_rss_mb(),
         bounds=[round(ours.low, 6), round(ours.high, 6)],
         scipy_bounds=[round(float(theirs.confidence_interval.low), 6),
                       round(float(theirs.confidence_interval.high), 6)])

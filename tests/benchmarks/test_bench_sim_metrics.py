@@ -7,7 +7,6 @@ of one. Each records its time and the process's peak RSS (getrusage; monotonic o
 
 from __future__ import annotations
 
-import resource
 import time
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from andon.simulation.pictures import render_moment
 from andon.simulation.system_metrics import aggregate, aggregate_per_tag
+from tests.benchmarks.measure import peak_rss_mb
 from tests.simulation._traces import make_trace
 
 N_SCENARIOS, N_TAGS = 100_000, 20
@@ -30,10 +30,6 @@ class Row:
     collisions: int
     jerk_sq_sum_mps6: float
     jerk_samples: int
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _rows() -> list[Row]:
@@ -51,7 +47,7 @@ def test_bench_per_tag_pooling_of_100k_scenarios(benchmark: BenchmarkFixture) ->
     started = time.perf_counter()
     per_tag = benchmark.pedantic(lambda: (aggregate(rows), aggregate_per_tag(rows)), rounds=3, iterations=1)[1]
     seconds = (time.perf_counter() - started) / 3
-    benchmark.extra_info.update(scenarios=N_SCENARIOS, tags=N_TAGS, seconds=round(seconds, 3), peak_rss_mb=_peak_rss_mb())
+    benchmark.extra_info.update(scenarios=N_SCENARIOS, tags=N_TAGS, seconds=round(seconds, 3), peak_rss_mb=peak_rss_mb())
     assert len(per_tag) == N_TAGS and seconds < 5.0
 
 
@@ -66,5 +62,5 @@ def test_bench_one_disengagement_picture(benchmark: BenchmarkFixture, tmp_path) 
         times.append(time.perf_counter() - started)
 
     benchmark.pedantic(draw, rounds=5, iterations=1)
-    benchmark.extra_info.update(best_s=round(min(times), 4), peak_rss_mb=_peak_rss_mb())
+    benchmark.extra_info.update(best_s=round(min(times), 4), peak_rss_mb=peak_rss_mb())
     assert min(times) < 0.3

@@ -15,7 +15,6 @@ An optional slow test gives scenarios per second end to end with a tiny trained 
 
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Callable
 
@@ -26,6 +25,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 from andon.scenarios.records import Frame
 from andon.simulation.replay import ReplayConfig, replay_scenario
 from andon.simulation.stack import Stack
+from tests.benchmarks.measure import best_of, peak_rss_mb
 from tests.simulation.replay_logs import Agent, crafted_log, ego_speed_profile, moving, stack_with, whole_log
 
 DURATION_S, N_VEHICLES, N_PEDESTRIANS = 15.0, 30, 20
@@ -59,19 +59,6 @@ def _noisy_detector(seed: int = 1) -> Callable[[Frame], tuple[np.ndarray, list[s
         return boxes, frame.classes, np.full(len(boxes), 0.9)
 
     return detect
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _best_of(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _stage_ms(run: Callable[[], object], stack: Stack, repeats: int) -> dict[str, float]:
@@ -116,12 +103,12 @@ def test_bench_replay_15s_10hz_50_agents_closed_loop(benchmark: BenchmarkFixture
         return replay_scenario(log, scenario, stack, config)
 
     trace = benchmark.pedantic(run, rounds=3, iterations=1)
-    seconds = _best_of(run, 5)
+    seconds = best_of(run, 5)
     frames = len(trace.frames)
     benchmark.extra_info.update(frames=frames, agents=N_VEHICLES + N_PEDESTRIANS, seconds=round(seconds, 4),
                                 per_frame_us=round(seconds / frames * 1e6, 1), target_s=TARGET_S,
                                 scenarios_per_s=round(1.0 / seconds, 1), stage_ms=_stage_ms(run, stack, 5),
-                                peak_rss_mb=_peak_rss_mb())
+                                peak_rss_mb=peak_rss_mb())
     assert frames == 151 and trace.km > 0.1 and len(trace.frames[-1].track_ids) >= 30
     assert seconds < 1.0  # the target is TARGET_S on an idle core; only a gross regression fails
 
@@ -155,9 +142,9 @@ def test_bench_replay_end_to_end_with_a_tiny_detector(benchmark: BenchmarkFixtur
         return replay_scenario(log, scenario, stack, ReplayConfig())
 
     trace = benchmark.pedantic(run, rounds=1, iterations=1)
-    seconds = _best_of(run, 2)
+    seconds = best_of(run, 2)
     benchmark.extra_info.update(frames=len(trace.frames), seconds=round(seconds, 3),
-                                scenarios_per_s=round(1.0 / seconds, 3), peak_rss_mb=_peak_rss_mb(),
+                                scenarios_per_s=round(1.0 / seconds, 3), peak_rss_mb=peak_rss_mb(),
                                 sensor_model="ray-cast again (64 x 1800 rays)")
     assert len(trace.frames) == len(log.frames) and all(f.has_sweep for f in trace.frames)
     assert trace.sensor_approximation == ""

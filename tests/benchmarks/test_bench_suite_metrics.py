@@ -8,7 +8,6 @@ and a plan that brakes hard now and then. Records the seconds per metric and the
 
 from __future__ import annotations
 
-import resource
 import time
 
 import numpy as np
@@ -18,6 +17,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 from andon.simulation.trace import OPEN_LOOP, FrameTrace, ScenarioTrace
 from andon.test_suites.metrics import METRICS, LogContext, evaluate_metric
 from andon.test_suites.schema import Check, Filters
+from tests.benchmarks.measure import peak_rss_mb
 
 N_AGENTS, K_MODES, STEPS, STEP_S = 60, 6, 6, 0.5
 
@@ -54,10 +54,6 @@ def long_trace(n_frames: int, seed: int = 0) -> ScenarioTrace:
                          km=0.1 * n_frames * 10.0 / 1000.0, logged_km=0.1 * n_frames * 10.0 / 1000.0, collisions=0)
 
 
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
 @pytest.mark.parametrize("n_frames", [600, pytest.param(3_000, marks=pytest.mark.slow)])
 def test_bench_every_metric_on_a_long_trace(benchmark: BenchmarkFixture, n_frames: int) -> None:
     tr = long_trace(n_frames)
@@ -77,6 +73,6 @@ def test_bench_every_metric_on_a_long_trace(benchmark: BenchmarkFixture, n_frame
     values = benchmark.pedantic(every_metric, rounds=1, iterations=1)
     benchmark.extra_info.update(frames=n_frames, agents=N_AGENTS, seconds=seconds,
                                 frames_per_s=round(n_frames / max(sum(seconds.values()), 1e-9), 1),
-                                peak_rss_mb=_peak_rss_mb())
+                                peak_rss_mb=peak_rss_mb())
     assert 0.8 < values["detection_recall"] < 0.95 and values["min_fde"] is not None
     assert values["phantom_braking"] is not None

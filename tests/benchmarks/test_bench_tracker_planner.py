@@ -11,10 +11,6 @@ frame or per call) and the process's peak RSS (getrusage; monotonic over the ses
 
 from __future__ import annotations
 
-import resource
-import time
-from collections.abc import Callable
-
 import numpy as np
 from pytest_benchmark.fixture import BenchmarkFixture
 
@@ -22,6 +18,7 @@ from andon.models.baselines import constant_velocity_rollout
 from andon.models.planner import Planner
 from andon.models.route import Route
 from andon.models.tracker import Tracker, class_codes
+from tests.benchmarks.measure import best_of, peak_rss_mb
 
 N_FRAMES, N_AGENTS = 150, 50
 PERIOD_NS = 100_000_000
@@ -38,26 +35,13 @@ def scene(seed: int = 0) -> list[tuple[int, np.ndarray, np.ndarray, None]]:
              start + velocity * i * 0.1 + rng.normal(0.0, 0.2, (N_AGENTS, 2)), codes, None) for i in range(N_FRAMES)]
 
 
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _best_of(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def test_bench_tracker_150_frames_x_50_detections(benchmark: BenchmarkFixture) -> None:
     frames = scene()
     tracker = Tracker()
     out = benchmark.pedantic(tracker.track, args=(frames,), rounds=3, iterations=1)
-    seconds = _best_of(lambda: tracker.track(frames), 3)
+    seconds = best_of(lambda: tracker.track(frames), 3)
     benchmark.extra_info.update(frames=N_FRAMES, detections_per_frame=N_AGENTS, seconds=round(seconds, 4),
-                                per_frame_us=round(seconds / N_FRAMES * 1e6, 1), peak_rss_mb=_peak_rss_mb())
+                                per_frame_us=round(seconds / N_FRAMES * 1e6, 1), peak_rss_mb=peak_rss_mb())
     assert len(out) == N_FRAMES and out[-1].confirmed.sum() >= 0.9 * N_AGENTS
     assert seconds / N_FRAMES < 2e-3  # far above the ~0.1 ms it takes: only a gross regression fails
 
@@ -67,8 +51,8 @@ def test_bench_constant_velocity_50_agents(benchmark: BenchmarkFixture) -> None:
     xy, velocity = rng.uniform(-50, 50, (N_AGENTS, 2)), rng.normal(0, 4, (N_AGENTS, 2))
     out = benchmark.pedantic(constant_velocity_rollout, args=(xy, velocity, HORIZON_S, AGENT_STEP_S), rounds=20,
                              iterations=10)
-    seconds = _best_of(lambda: constant_velocity_rollout(xy, velocity, HORIZON_S, AGENT_STEP_S), 200)
-    benchmark.extra_info.update(agents=N_AGENTS, per_call_us=round(seconds * 1e6, 2), peak_rss_mb=_peak_rss_mb())
+    seconds = best_of(lambda: constant_velocity_rollout(xy, velocity, HORIZON_S, AGENT_STEP_S), 200)
+    benchmark.extra_info.update(agents=N_AGENTS, per_call_us=round(seconds * 1e6, 2), peak_rss_mb=peak_rss_mb())
     assert out.shape == (N_AGENTS, 11, 2)
 
 
@@ -82,9 +66,9 @@ def test_bench_planner_step_with_50_predicted_agents(benchmark: BenchmarkFixture
         return planner.plan([0.0, 0.0], 0.0, 10.0, ROUTE, agents_xy_m=agents, agents_step_s=AGENT_STEP_S)
 
     out = benchmark.pedantic(plan, rounds=20, iterations=10)
-    seconds = _best_of(plan, 300)
+    seconds = best_of(plan, 300)
     benchmark.extra_info.update(agents=N_AGENTS, plan_steps=len(out.times_s), per_call_us=round(seconds * 1e6, 1),
-                                peak_rss_mb=_peak_rss_mb())
+                                peak_rss_mb=peak_rss_mb())
     assert len(out.times_s) == 51 and seconds < 5e-3
 
 
@@ -110,8 +94,8 @@ def test_bench_simulation_frame_budget(benchmark: BenchmarkFixture) -> None:
         return closest
 
     benchmark.pedantic(run, rounds=3, iterations=1)
-    seconds = _best_of(run, 3)
+    seconds = best_of(run, 3)
     benchmark.extra_info.update(frames=N_FRAMES, agents=N_AGENTS, seconds=round(seconds, 4),
                                 per_frame_us=round(seconds / N_FRAMES * 1e6, 1), target_s=0.05,
-                                peak_rss_mb=_peak_rss_mb())
+                                peak_rss_mb=peak_rss_mb())
     assert seconds < 1.0  # the target is 0.05 s on an idle core; shared CI cores are slower

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +15,7 @@ from andon.errors import AndonError
 from andon.gates import report_cli
 from andon.gates.report_store import write_report
 from tests.gates.report_samples import kmpd_gate, map_gate, sample_report
+from tests.helpers import andon_json, run_andon
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # What `andon` does with these commands once andon/cli.py registers them (run in a subprocess).
@@ -32,26 +29,7 @@ sys.exit(args.func(args))
 """
 
 
-def run_cli(argv: list[str]) -> int:
-    """Parse and run like andon.cli.main: AndonError becomes its exit code and a message on stderr."""
-    parser = argparse.ArgumentParser(prog="andon")
-    report_cli.register(parser.add_subparsers(dest="command"))
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        return int(args.func(args) or 0)
-    except AndonError as exc:
-        print(f"andon: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-def cli_json(argv: list[str]) -> tuple[int, object]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = run_cli(argv)
-    return code, json.loads(out.getvalue())
+run_cli, cli_json = run_andon, andon_json  # the real `andon` entry point: `report` is wired in andon/cli.py
 
 
 @pytest.fixture

@@ -2,50 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from andon.errors import AndonError, BadInput
+from andon.errors import BadInput
 from andon.simulation.sim_cli import run_overrides
+from tests.helpers import andon_json, run_andon
 
-
-def parser() -> argparse.ArgumentParser:
-    """An `andon`-like parser with only `andon sim` registered (andon/cli.py wires it for real)."""
-    from andon.simulation.sim_cli import register
-
-    top = argparse.ArgumentParser(prog="andon", allow_abbrev=False)
-    commands = top.add_subparsers(dest="command")
-    commands.required = True
-    register(commands)
-    return top
-
-
-def run_cli(argv: Sequence[str]) -> int:
-    args, extras = parser().parse_known_args(list(argv))
-    if extras and not getattr(args, "accepts_extras", False):
-        raise SystemExit(f"unrecognized arguments: {extras}")
-    args.extras = extras
-    try:
-        return int(args.func(args) or 0)
-    except AndonError as exc:
-        print(f"andon: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-def cli_json(argv: Sequence[str]) -> tuple[int, Any]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = run_cli(argv)
-    text = out.getvalue()
-    return code, (json.loads(text) if text.strip() else None)
+run_cli, cli_json = run_andon, andon_json  # the real `andon` entry point: `sim` is wired in andon/cli.py
 
 
 # ----- the friendly flags ------------------------------------------------------------------------------
